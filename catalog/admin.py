@@ -1,0 +1,44 @@
+from django.contrib import admin
+
+from .models import Comment, Creator, Hashtag, Music, Video
+
+
+@admin.register(Creator)
+class CreatorAdmin(admin.ModelAdmin):
+    list_display = ["handle", "display_name", "verified", "follower_count", "embedding_model", "embedded_at"]
+    list_filter = ["verified", "embedding_model"]
+    search_fields = ["handle", "display_name", "bio"]
+    readonly_fields = ["embedding_model", "embedding_document_hash", "embedded_at"]
+
+
+@admin.register(Video)
+class VideoAdmin(admin.ModelAdmin):
+    list_display = ["external_id", "creator", "short_caption", "play_count", "like_count", "embedding_model", "embedded_at"]
+    list_filter = ["embedding_model"]
+    search_fields = ["external_id", "caption", "creator__handle"]
+    list_select_related = ["creator"]
+    raw_id_fields = ["creator", "music"]
+    filter_horizontal = ["hashtags"]
+    readonly_fields = ["document", "document_hash", "embedding_model", "embedding_document_hash", "embedded_at", "topic"]
+
+    @admin.display(description="caption")
+    def short_caption(self, video):
+        return video.caption[:60]
+
+
+@admin.register(Music)
+class MusicAdmin(admin.ModelAdmin):
+    list_display = ["name", "author", "original"]
+    search_fields = ["name", "author"]
+
+
+@admin.register(Hashtag)
+class HashtagAdmin(admin.ModelAdmin):
+    search_fields = ["name"]
+
+
+@admin.register(Comment)
+class CommentAdmin(admin.ModelAdmin):
+    list_display = ["author_handle", "video", "like_count", "created_at"]
+    search_fields = ["text", "author_handle"]
+    raw_id_fields = ["video"]

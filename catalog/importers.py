@@ -1,0 +1,318 @@
+"""Importing the Kaggle "TikTok Trending" collection (and the demo catalog, same format).
+
+Reading is split from writing: ``read_records`` turns a file into raw records (or says clearly
+why it cannot), ``parse_record`` turns one raw record into a ``TrendingVideo`` or raises
+``RecordError`` with a reason, and ``import_records`` upserts them, one transaction per record
+so that one bad record never costs the others. Importing the same file twice updates stats and
+creates nothing.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+from django.db import DatabaseError, transaction
+
+from .models import Creator, Hashtag, Music, Video
+
+
+class ImportFileError(Exception):
+    """The file as a whole cannot be read (missing, not JSON, wrong shape)."""
+
+
+class RecordError(ValueError):
+    """One record cannot be imported; the message says why."""
+
+
+@dataclass(frozen=True)
+class TrendingVideo:
+    external_id: str
+    caption: str
+    created_at: datetime | None
+    creator_id: str
+    creator_handle: str
+    creator_name: str
+    creator_bio: str
+    creator_verified: bool
+    creator_avatar: str
+    creator_stats: dict
+    music_id: str
+    music_name: str
+    music_author: str
+    music_original: bool
+    hashtags: tuple[tuple[str, str], ...]  # (name, external id)
+    duration_s: int
+    play_count: int
+    like_count: int
+    share_count: int
+    comment_count: int
+    web_url: str
+    media_url: str
+    cover_url: str
+
+
+@dataclass
+class ImportReport:
+    created: int = 0
+    updated: int = 0
+    failed: list[tuple[str, str]] = field(default_factory=list)  # (where, reason)
+
+    @property
+    def total(self) -> int:
+        return self.created + self.updated + len(self.failed)
+
+
+def read_records(path: str | Path) -> tuple[list[tuple[str, object]], list[tuple[str, str]]]:
+    """Read a catalog file into ``[(where, raw record)]`` plus ``[(where, reason)]`` unreadable.
+
+    ``.jsonl``/``.ndjson`` files hold one record per line (a malformed line is reported with its
+    line number, the rest still import); any other file is a JSON object whose ``collector`` key
+    lists the records (as the Kaggle export does), or a bare list of records.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ImportFileError(f"{path}: no such file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ImportFileError(f"{path}: cannot be read ({exc})") from None
+
+    if path.suffix in {".jsonl", ".ndjson"}:
+        records, broken = [], []
+        for number, line in enumerate(text.splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                records.append((f"line {number}", json.loads(line)))
+            except json.JSONDecodeError as exc:
+                broken.append((f"line {number}", f"invalid JSON: {exc.msg} at column {exc.colno}"))
+        return records, broken
+
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ImportFileError(f"{path}: invalid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})") from None
+    if isinstance(data, dict):
+        if "collector" not in data or not isinstance(data["collector"], list):
+            raise ImportFileError(f"{path}: expected a top-level 'collector' list of videos")
+        data = data["collector"]
+    if not isinstance(data, list):
+        raise ImportFileError(f"{path}: expected a list of videos or an object with a 'collector' list")
+    return [(f"record {index}", record) for index, record in enumerate(data)], []
+
+
+def _text(record: dict, key: str) -> str:
+    value = record.get(key)
+    if value is None:
+        return ""
+    if not isinstance(value, (str, int, float)):
+        raise RecordError(f"'{key}' should be text, got {type(value).__name__}")
+    return str(value)
+
+
+def _count(record: dict, key: str) -> int:
+    value = record.get(key, 0)
+    if value is None:
+        return 0
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+        raise RecordError(f"'{key}' should be a non-negative number, got {value!r}")
+    return int(value)
+
+
+def _required_id(record: dict, key: str, where: str) -> str:
+    value = record.get(key)
+    if value is None or (isinstance(value, str) and not value.strip()) or isinstance(value, (dict, list, bool)):
+        raise RecordError(f"missing {where}'{key}'")
+    return str(value).strip()
+
+
+def _section(record: dict, key: str, required: bool) -> dict:
+    value = record.get(key)
+    if value is None and not required:
+        return {}
+    if not isinstance(value, dict):
+        raise RecordError(f"'{key}' should be an object" if value is not None else f"missing '{key}'")
+    return value
+
+
+def parse_record(record: object) -> TrendingVideo:
+    """Validate one raw record of the Kaggle format; raise ``RecordError`` saying what is wrong."""
+    if not isinstance(record, dict):
+        raise RecordError(f"expected an object, got {type(record).__name__}")
+    author = _section(record, "authorMeta", required=True)
+    music = _section(record, "musicMeta", required=False)
+    covers = _section(record, "covers", required=False)
+    meta = _section(record, "videoMeta", required=False)
+
+    created = record.get("createTime")
+    if created in (None, ""):
+        created_at = None
+    else:
+        try:
+            created_at = datetime.fromtimestamp(int(created), tz=timezone.utc)
+        except (TypeError, ValueError, OverflowError, OSError):
+            raise RecordError(f"'createTime' should be unix seconds, got {created!r}") from None
+
+    raw_tags = record.get("hashtags") or []
+    if not isinstance(raw_tags, list):
+        raise RecordError("'hashtags' should be a list")
+    hashtags: dict[str, str] = {}
+    for tag in raw_tags:
+        if not isinstance(tag, dict) or not str(tag.get("name") or "").strip():
+            raise RecordError(f"hashtag without a name: {tag!r}")
+        hashtags.setdefault(str(tag["name"]).strip().lower(), str(tag.get("id") or ""))
+
+    return TrendingVideo(
+        external_id=_required_id(record, "id", ""),
+        caption=_text(record, "text"),
+        created_at=created_at,
+        creator_id=_required_id(author, "id", "authorMeta."),
+        creator_handle=_required_id(author, "name", "authorMeta."),
+        creator_name=_text(author, "nickName"),
+        creator_bio=_text(author, "signature"),
+        creator_verified=bool(author.get("verified", False)),
+        creator_avatar=_text(author, "avatar"),
+        creator_stats={
+            name: _count(author, key)
+            for name, key in [
+                ("follower_count", "fans"),
+                ("following_count", "following"),
+                ("heart_count", "heart"),
+                ("video_count", "video"),
+            ]
+            if key in author
+        },
+        music_id=_text(music, "musicId"),
+        music_name=_text(music, "musicName"),
+        music_author=_text(music, "musicAuthor"),
+        music_original=bool(music.get("musicOriginal", False)),
+        hashtags=tuple(hashtags.items()),
+        duration_s=_count(meta, "duration"),
+        play_count=_count(record, "playCount"),
+        like_count=_count(record, "diggCount"),
+        share_count=_count(record, "shareCount"),
+        comment_count=_count(record, "commentCount"),
+        web_url=_text(record, "webVideoUrl"),
+        media_url=_text(record, "videoUrl"),
+        cover_url=_text(covers, "default"),
+    )
+
+
+VIDEO_FIELDS = [
+    "creator", "caption", "music", "created_at", "duration_s", "play_count", "like_count",
+    "share_count", "comment_count", "web_url", "media_url", "cover_url",
+]
+
+
+def _music_key(item: TrendingVideo) -> str:
+    """Music without an id (rare) is keyed by its name and author."""
+    return item.music_id or f"name:{item.music_name}:{item.music_author}"
+
+
+def _save_chunk(items: list[TrendingVideo]) -> int:
+    """Upsert many parsed videos in a few statements; returns how many videos were created.
+
+    The fast path of the import. Rows are de-duplicated by external id first (the last record
+    wins), since one INSERT ... ON CONFLICT cannot touch the same row twice.
+    """
+    items = list({item.external_id: item for item in items}.values())
+    existing = set(Video.objects.filter(external_id__in=[i.external_id for i in items]).values_list("external_id", flat=True))
+
+    creators = {}
+    for item in items:
+        creators[item.creator_id] = item
+    base_fields = ["handle", "display_name", "bio", "verified", "avatar_url"]
+    creator_pks = {}
+    # Counts are only overwritten when the record carries them (the 2020 export has none).
+    for stats_keys in {tuple(sorted(i.creator_stats)) for i in creators.values()}:
+        group = [i for i in creators.values() if tuple(sorted(i.creator_stats)) == stats_keys]
+        rows = Creator.objects.bulk_create(
+            [
+                Creator(
+                    external_id=i.creator_id, handle=i.creator_handle, display_name=i.creator_name,
+                    bio=i.creator_bio, verified=i.creator_verified, avatar_url=i.creator_avatar, **i.creator_stats,
+                )
+                for i in group
+            ],
+            update_conflicts=True, unique_fields=["external_id"], update_fields=base_fields + list(stats_keys),
+        )
+        creator_pks.update((row.external_id, row.pk) for row in rows)
+
+    music_rows = {}
+    for item in items:
+        if item.music_id or item.music_name:
+            music_rows[_music_key(item)] = Music(
+                external_id=_music_key(item), name=item.music_name, author=item.music_author, original=item.music_original
+            )
+    music_pks = {
+        row.external_id: row.pk
+        for row in Music.objects.bulk_create(
+            list(music_rows.values()), update_conflicts=True, unique_fields=["external_id"],
+            update_fields=["name", "author", "original"],
+        )
+    }
+
+    tag_ids = {name: ext for item in items for name, ext in item.hashtags}
+    Hashtag.objects.bulk_create(
+        [Hashtag(name=name, external_id=ext) for name, ext in tag_ids.items()], ignore_conflicts=True
+    )
+    tag_pks = dict(Hashtag.objects.filter(name__in=list(tag_ids)).values_list("name", "pk"))
+
+    videos = Video.objects.bulk_create(
+        [
+            Video(
+                external_id=i.external_id, creator_id=creator_pks[i.creator_id], caption=i.caption,
+                music_id=music_pks.get(_music_key(i)), created_at=i.created_at, duration_s=i.duration_s,
+                play_count=i.play_count, like_count=i.like_count, share_count=i.share_count,
+                comment_count=i.comment_count, web_url=i.web_url, media_url=i.media_url, cover_url=i.cover_url,
+            )
+            for i in items
+        ],
+        update_conflicts=True, unique_fields=["external_id"], update_fields=VIDEO_FIELDS,
+    )
+    Through = Video.hashtags.through
+    Through.objects.filter(video_id__in=[v.pk for v in videos]).delete()
+    Through.objects.bulk_create(
+        [
+            Through(video_id=video.pk, hashtag_id=tag_pks[name])
+            for video, item in zip(videos, items)
+            for name, _ in item.hashtags
+        ]
+    )
+    return sum(1 for item in items if item.external_id not in existing)
+
+
+def import_records(records: list[tuple[str, object]], progress=None, chunk_size: int = 250) -> ImportReport:
+    """Upsert ``[(where, raw record)]``, reporting each record that cannot be imported.
+
+    Records are written a chunk at a time in one transaction; if the database refuses a chunk,
+    that chunk is retried record by record so only the offending records fail.
+    """
+    report = ImportReport()
+    for start in range(0, len(records), chunk_size):
+        parsed = []
+        for where, record in records[start : start + chunk_size]:
+            try:
+                parsed.append((where, parse_record(record)))
+            except RecordError as exc:
+                report.failed.append((where, str(exc)))
+        try:
+            with transaction.atomic():
+                created = _save_chunk([item for _, item in parsed])
+            report.created += created
+            report.updated += len(parsed) - created
+        except DatabaseError:
+            for where, item in parsed:
+                try:
+                    with transaction.atomic():
+                        created = _save_chunk([item])
+                except DatabaseError as exc:
+                    report.failed.append((where, f"database refused it: {str(exc).strip().splitlines()[0]}"))
+                else:
+                    report.created += created
+                    report.updated += 1 - created
+        if progress:
+            progress(len(records[start : start + chunk_size]))
+    return report

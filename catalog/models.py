@@ -1,0 +1,132 @@
+"""The catalog: creators, their videos, music, hashtags, comments, and their embeddings.
+
+Every video and creator carries one vector (``embedding``) together with the name of the model
+and the hash of the document it was computed from, so the embedding job can tell exactly which
+rows are stale: a row needs embedding when it has no vector, or when its current document hash
+or the configured model differ from the ones recorded with its vector.
+"""
+from django.conf import settings
+from django.db import models
+from pgvector.django import HnswIndex, VectorField
+
+
+class EmbeddedMixin(models.Model):
+    """The vector of a row and what it was computed from."""
+
+    embedding = VectorField(dimensions=settings.EMBEDDING_DIM, null=True, blank=True, editable=False)
+    embedding_model = models.CharField(max_length=200, blank=True, editable=False)
+    embedding_document_hash = models.CharField(
+        max_length=64, blank=True, editable=False, help_text="Hash of the document the vector came from."
+    )
+    embedded_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta:
+        abstract = True
+
+
+class Creator(EmbeddedMixin):
+    external_id = models.CharField(max_length=64, unique=True)
+    handle = models.CharField(max_length=100, db_index=True)
+    display_name = models.CharField(max_length=200, blank=True)
+    bio = models.TextField(blank=True)
+    verified = models.BooleanField(default=False)
+    avatar_url = models.URLField(max_length=2000, blank=True)
+    follower_count = models.BigIntegerField(default=0)
+    following_count = models.BigIntegerField(default=0)
+    heart_count = models.BigIntegerField(default=0)
+    video_count = models.BigIntegerField(default=0)
+    language = models.CharField(max_length=16, blank=True)
+    country = models.CharField(max_length=2, blank=True)
+
+    class Meta:
+        ordering = ["handle"]
+        indexes = [
+            HnswIndex(
+                name="creator_embedding_hnsw",
+                fields=["embedding"],
+                m=16,
+                ef_construction=64,
+                opclasses=["vector_cosine_ops"],
+            )
+        ]
+
+    def __str__(self):
+        return f"@{self.handle}"
+
+
+class Music(models.Model):
+    external_id = models.CharField(max_length=64, unique=True)
+    name = models.CharField(max_length=500, blank=True)
+    author = models.CharField(max_length=500, blank=True)
+    original = models.BooleanField(default=False)
+
+    class Meta:
+        verbose_name_plural = "music"
+        ordering = ["name"]
+
+    def __str__(self):
+        return f"{self.name} — {self.author}" if self.author else self.name
+
+
+class Hashtag(models.Model):
+    name = models.CharField(max_length=200, unique=True)
+    external_id = models.CharField(max_length=64, blank=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self):
+        return f"#{self.name}"
+
+
+class Video(EmbeddedMixin):
+    external_id = models.CharField(max_length=64, unique=True)
+    creator = models.ForeignKey(Creator, on_delete=models.CASCADE, related_name="videos")
+    caption = models.TextField(blank=True)
+    music = models.ForeignKey(Music, on_delete=models.SET_NULL, null=True, blank=True, related_name="videos")
+    hashtags = models.ManyToManyField(Hashtag, blank=True, related_name="videos")
+    duration_s = models.PositiveIntegerField(default=0)
+    play_count = models.BigIntegerField(default=0)
+    like_count = models.BigIntegerField(default=0)
+    share_count = models.BigIntegerField(default=0)
+    comment_count = models.BigIntegerField(default=0)
+    created_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    language = models.CharField(max_length=16, blank=True)
+    web_url = models.URLField(max_length=2000, blank=True)
+    media_url = models.URLField(max_length=2000, blank=True)
+    cover_url = models.URLField(max_length=2000, blank=True)
+    # The text the embedding job embeds (see catalog.documents), and its hash. Kept on the row
+    # so operators can see what the model read; refreshed by the job when its inputs change.
+    document = models.TextField(blank=True, editable=False)
+    document_hash = models.CharField(max_length=64, blank=True, editable=False)
+    topic = models.IntegerField(null=True, blank=True, editable=False, help_text="k-means topic cluster")
+
+    class Meta:
+        ordering = ["-created_at", "id"]
+        indexes = [
+            HnswIndex(
+                name="video_embedding_hnsw",
+                fields=["embedding"],
+                m=16,
+                ef_construction=64,
+                opclasses=["vector_cosine_ops"],
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.external_id} by {self.creator_id}: {self.caption[:40]}"
+
+
+class Comment(models.Model):
+    external_id = models.CharField(max_length=64, unique=True)
+    video = models.ForeignKey(Video, on_delete=models.CASCADE, related_name="comments")
+    author_handle = models.CharField(max_length=100)
+    text = models.TextField()
+    like_count = models.BigIntegerField(default=0)
+    created_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self):
+        return f"@{self.author_handle}: {self.text[:40]}"

@@ -1,0 +1,2 @@
+"""Websocket routes of the feed."""
+websocket_urlpatterns: list = []
