@@ -114,13 +114,14 @@ else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
 # --- Celery ---------------------------------------------------------------------------------
-CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "")
-# With no broker, tasks run in-process: the embedded default needs no worker.
-CELERY_TASK_ALWAYS_EAGER = not CELERY_BROKER_URL
+# With no broker, tasks run in-process: the embedded default needs no worker. ("memory://"
+# keeps kombu from looking for a broker on localhost when it is asked for one anyway.)
+CELERY_TASK_ALWAYS_EAGER = not os.environ.get("CELERY_BROKER_URL")
+CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL") or "memory://"
 CELERY_TASK_EAGER_PROPAGATES = True
+# Results go back through the broker unless set otherwise (the embed command waits on them).
 CELERY_RESULT_BACKEND = os.environ.get(
-    "CELERY_RESULT_BACKEND",
-    CELERY_BROKER_URL if CELERY_BROKER_URL.startswith("redis") else ("rpc://" if CELERY_BROKER_URL else ""),
+    "CELERY_RESULT_BACKEND", CELERY_BROKER_URL if CELERY_BROKER_URL.startswith("redis") else "rpc://"
 )
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
