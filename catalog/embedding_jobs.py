@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections import defaultdict
 
 import numpy as np
+from django.db import connection
 from django.db.models import Prefetch
 from django.db.models.functions import Length
 from django.utils import timezone
@@ -67,13 +68,7 @@ def embed_videos(ids: list[int], *, model_name: str, device: str = "auto", batch
     if not videos:
         return 0
     vectors = encode([v.document for v in videos], model_name=model_name, device=device, batch_size=batch_size)
-    now = timezone.now()
-    for video, vector in zip(videos, vectors):
-        video.embedding = vector
-        video.embedding_model = model_name
-        video.embedding_document_hash = video.document_hash
-        video.embedded_at = now
-    Video.objects.bulk_update(videos, ["embedding", "embedding_model", "embedding_document_hash", "embedded_at"])
+    _store_vectors(Video, [(v.id, vector, v.document_hash) for v, vector in zip(videos, vectors)], model_name)
     return len(videos)
 
 
@@ -96,9 +91,11 @@ def stale_creator_ids(model_name: str, *, force: bool = False) -> list[int]:
     """Ids of creators whose bio, recent videos or model changed since their vector was made."""
     recent = _recent_videos_by_creator()
     stale = []
-    for creator_id, bio, stored_model, stored_hash in Creator.objects.order_by("id").values_list(
+    # Shortest bio first, for the same reason as videos: batches of similar length pad less.
+    creators = Creator.objects.order_by(Length("bio"), "id").values_list(
         "id", "bio", "embedding_model", "embedding_document_hash"
-    ):
+    )
+    for creator_id, bio, stored_model, stored_hash in creators:
         current = creator_document_hash(bio, [h for _, h in recent.get(creator_id, [])])
         if force or stored_model != model_name or stored_hash != current:
             stale.append(creator_id)
@@ -123,16 +120,38 @@ def embed_creators(ids: list[int], *, model_name: str, device: str = "auto", bat
             encode([c.bio.strip() for c in with_bio], model_name=model_name, device=device, batch_size=batch_size),
         )
     )
-    now = timezone.now()
+    stored = []
     for creator in creators:
         rows = recent.get(creator.id, [])
         parts = [video_vectors[vid] for vid, _ in rows]
         if creator.id in bio_vectors:
             parts.insert(0, bio_vectors[creator.id])
         pooled = mean_pool([np.asarray(p, dtype=np.float32) for p in parts])
-        creator.embedding = pooled
-        creator.embedding_model = model_name
-        creator.embedding_document_hash = creator_document_hash(creator.bio, [h for _, h in rows])
-        creator.embedded_at = now
-    Creator.objects.bulk_update(creators, ["embedding", "embedding_model", "embedding_document_hash", "embedded_at"])
+        stored.append((creator.id, pooled, creator_document_hash(creator.bio, [h for _, h in rows])))
+    _store_vectors(Creator, stored, model_name)
     return len(creators)
+
+
+def _store_vectors(model, rows: list[tuple[int, np.ndarray | None, str]], model_name: str) -> None:
+    """Write ``(pk, vector or None, document hash)`` rows in one UPDATE.
+
+    ``bulk_update`` builds a CASE expression per column and row, which costs more than the
+    encoding itself at these sizes; one UPDATE joined to unnested arrays does not.
+    """
+    if not rows:
+        return
+    ids = [pk for pk, _, _ in rows]
+    vectors = [None if v is None else "[" + ",".join(map(str, v.tolist())) + "]" for _, v, _ in rows]
+    hashes = [h for _, _, h in rows]
+    table = connection.ops.quote_name(model._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            UPDATE {table} AS t
+               SET embedding = d.embedding::vector, embedding_model = %s,
+                   embedding_document_hash = d.hash, embedded_at = %s
+              FROM unnest(%s::bigint[], %s::text[], %s::text[]) AS d(id, embedding, hash)
+             WHERE t.id = d.id
+            """,
+            [model_name, timezone.now(), ids, vectors, hashes],
+        )

@@ -28,7 +28,7 @@ class Command(BaseCommand):
         model_name = settings.EMBEDDING_MODEL
         eager = settings.CELERY_TASK_ALWAYS_EAGER
         changed = embedding_jobs.refresh_video_documents()
-        if changed:
+        if changed and self.verbosity > 0:
             self.stdout.write(f"{changed} video documents changed")
 
         video_ids = embedding_jobs.stale_video_ids(model_name, force=force)
@@ -38,7 +38,8 @@ class Command(BaseCommand):
         creators = self.run_batches(
             embed_creator_batch, "embed creators", creator_ids, model_name, device, batch_size, eager
         )
-        self.stdout.write(self.style.SUCCESS(f"embedded {videos} videos and {creators} creators with {model_name}"))
+        if self.verbosity > 0:
+            self.stdout.write(self.style.SUCCESS(f"embedded {videos} videos and {creators} creators with {model_name}"))
 
     def run_batches(self, task, label, ids, model_name, device, batch_size, eager) -> int:
         chunks = chunked(ids, batch_size)
