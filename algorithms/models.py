@@ -1,1 +1,87 @@
+"""Algorithms as operators edit them: states, edges, signal types, watch-time thresholds.
 
+These rows are the editable form of a ``machine.Blueprint``; ``selectors.load_blueprint``
+turns them into one and ``services`` validate before anything is saved. Edges name their
+states (as FirstBatch blueprints do) rather than pointing at rows, so operators can add a state
+and the edges to it in one admin save, and a dangling name is a validation error, not a crash.
+"""
+from django.core.validators import MinValueValidator
+from django.db import models
+
+from . import machine
+from .batches import BATCH_TYPES
+
+
+class Algorithm(models.Model):
+    name = models.CharField(max_length=200)
+    slug = models.SlugField(max_length=100, unique=True)
+    description = models.TextField(blank=True)
+    is_default = models.BooleanField(
+        default=False, help_text="Sessions that name no algorithm use this one (exactly one is the default)."
+    )
+    initial_state = models.CharField(max_length=100, default="0", help_text="The state new sessions start in.")
+    high_attention_ms = models.PositiveIntegerField(default=machine.DEFAULT_THRESHOLDS.high_ms)
+    mid_attention_ms = models.PositiveIntegerField(default=machine.DEFAULT_THRESHOLDS.mid_ms)
+    low_attention_ms = models.PositiveIntegerField(default=machine.DEFAULT_THRESHOLDS.low_ms)
+    batch_size = models.PositiveIntegerField(default=5, validators=[MinValueValidator(1)])
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-is_default", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["is_default"], condition=models.Q(is_default=True), name="one_default_algorithm")
+        ]
+
+    def __str__(self):
+        return self.name
+
+    @property
+    def thresholds(self) -> machine.Thresholds:
+        return machine.Thresholds(self.high_attention_ms, self.mid_attention_ms, self.low_attention_ms)
+
+
+class State(models.Model):
+    BATCH_TYPE_CHOICES = [(t, t) for t in BATCH_TYPES]
+
+    algorithm = models.ForeignKey(Algorithm, on_delete=models.CASCADE, related_name="states")
+    name = models.CharField(max_length=100)
+    batch_type = models.CharField(max_length=20, choices=BATCH_TYPE_CHOICES)
+    params = models.JSONField(default=dict, blank=True, help_text="last_n, r, mu, alpha, apply_threshold, apply_mmr, mmr_lambda, n_topics…")
+
+    class Meta:
+        ordering = ["algorithm", "id"]
+        constraints = [models.UniqueConstraint(fields=["algorithm", "name"], name="unique_state_name")]
+
+    def __str__(self):
+        return self.name
+
+
+class Edge(models.Model):
+    algorithm = models.ForeignKey(Algorithm, on_delete=models.CASCADE, related_name="edges")
+    name = models.CharField(max_length=100, blank=True)
+    start = models.CharField(max_length=100, help_text="state name")
+    end = models.CharField(max_length=100, help_text="state name")
+    trigger = models.CharField(max_length=50, help_text="a signal type, BATCH or DEFAULT")
+
+    class Meta:
+        ordering = ["algorithm", "id"]
+        constraints = [models.UniqueConstraint(fields=["algorithm", "start", "trigger"], name="one_edge_per_trigger")]
+
+    def __str__(self):
+        return f"{self.start} --{self.trigger}--> {self.end}"
+
+
+class SignalType(models.Model):
+    POLARITY_CHOICES = [(machine.POSITIVE, "positive"), (machine.NEUTRAL, "neutral"), (machine.NEGATIVE, "negative")]
+
+    algorithm = models.ForeignKey(Algorithm, on_delete=models.CASCADE, related_name="signal_types")
+    name = models.CharField(max_length=50)
+    weight = models.FloatField(default=1.0, validators=[MinValueValidator(0.0)])
+    polarity = models.SmallIntegerField(choices=POLARITY_CHOICES, default=machine.POSITIVE)
+
+    class Meta:
+        ordering = ["algorithm", "id"]
+        constraints = [models.UniqueConstraint(fields=["algorithm", "name"], name="unique_signal_type")]
+
+    def __str__(self):
+        return self.name

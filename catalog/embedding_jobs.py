@@ -11,14 +11,14 @@ from __future__ import annotations
 from collections import defaultdict
 
 import numpy as np
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import Prefetch
 from django.db.models.functions import Length
 from django.utils import timezone
 
 from .documents import CREATOR_RECENT_VIDEOS, creator_document_hash, document_hash, mean_pool, video_document
 from .embedding import encode
-from .models import Creator, Hashtag, Video
+from .models import Creator, Hashtag, Topic, Video
 
 
 def refresh_video_documents(chunk_size: int = 1000) -> int:
@@ -155,3 +155,37 @@ def _store_vectors(model, rows: list[tuple[int, np.ndarray | None, str]], model_
             """,
             [model_name, timezone.now(), ids, vectors, hashes],
         )
+
+
+def topic_count_for(n_videos: int) -> int:
+    """How many topic clusters a catalog of ``n_videos`` gets: about sqrt(n/10), in [2, 64]."""
+    return max(2, min(64, round((n_videos / 10) ** 0.5)))
+
+
+def cluster_topics(model_name: str, *, seed: int = 0) -> int:
+    """Cluster the video vectors with k-means, store the topics, label each video.
+
+    Returns the number of topics. Videos without a vector get no topic.
+    """
+    from algorithms.vectors import kmeans
+
+    rows = list(Video.objects.filter(embedding__isnull=False).order_by("id").values_list("id", "embedding"))
+    if len(rows) < 2:
+        return 0
+    ids = [pk for pk, _ in rows]
+    centroids, labels = kmeans(np.array([v for _, v in rows], dtype=np.float32), topic_count_for(len(rows)), seed=seed)
+    sizes = np.bincount(labels, minlength=len(centroids))
+    table = connection.ops.quote_name(Video._meta.db_table)
+    with transaction.atomic():
+        Topic.objects.all().delete()
+        Topic.objects.bulk_create(
+            Topic(number=i, centroid=centroid, size=int(sizes[i]), embedding_model=model_name)
+            for i, centroid in enumerate(centroids)
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(f"UPDATE {table} SET topic = NULL WHERE topic IS NOT NULL")
+            cursor.execute(
+                f"UPDATE {table} AS t SET topic = d.topic FROM unnest(%s::bigint[], %s::int[]) AS d(id, topic) WHERE t.id = d.id",
+                [ids, [int(label) for label in labels]],
+            )
+    return len(centroids)

@@ -117,6 +117,26 @@ class Video(EmbeddedMixin):
         return f"{self.external_id} by {self.creator_id}: {self.caption[:40]}"
 
 
+class Topic(models.Model):
+    """A k-means cluster of the video vectors; ``Video.topic`` holds its ``number``.
+
+    Sampled batches draw one video from each of a few topics. Recomputed by the
+    ``catalog.cluster_topics`` task after embedding.
+    """
+
+    number = models.PositiveIntegerField(unique=True)
+    centroid = VectorField(dimensions=settings.EMBEDDING_DIM)
+    size = models.PositiveIntegerField(default=0)
+    embedding_model = models.CharField(max_length=200)
+    computed_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["number"]
+
+    def __str__(self):
+        return f"topic {self.number} ({self.size} videos)"
+
+
 class Comment(models.Model):
     external_id = models.CharField(max_length=64, unique=True)
     video = models.ForeignKey(Video, on_delete=models.CASCADE, related_name="comments")

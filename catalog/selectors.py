@@ -1,14 +1,30 @@
-"""Read queries over the catalog's vectors."""
+"""Read queries over the catalog's vectors.
+
+``VideoCatalog`` is the PostgreSQL implementation of ``algorithms.batches.Catalog``: the batch
+builders ask it for nearest neighbours, random unseen videos and topic members, and it answers
+through the HNSW index where it can and exact search where it must.
+"""
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
+
+import numpy as np
 from django.db import connection, transaction
 from pgvector.django import CosineDistance
 
-from .models import Video
+from .models import Topic, Video
 
-#: HNSW search breadth. pgvector's default (40) trades recall for speed; at our catalog sizes
-#: 100 keeps recall@10 near 1 for a fraction of a millisecond more.
+#: HNSW search breadth. pgvector's default (40) trades recall for speed; 100 keeps recall@10
+#: near 1 at our catalog sizes for a fraction of a millisecond more.
 EF_SEARCH = 100
+#: pgvector's ceiling for hnsw.ef_search: an index scan never yields more candidates than this.
+MAX_EF_SEARCH = 1000
+
+_TABLE = Video._meta.db_table
+
+
+def _vector_literal(vector) -> str:
+    return "[" + ",".join(map(str, np.asarray(vector, dtype=np.float32).tolist())) + "]"
 
 
 def nearest_videos(vector, k: int = 10, *, ef_search: int = EF_SEARCH) -> list[tuple[Video, float]]:
@@ -22,3 +38,107 @@ def nearest_videos(vector, k: int = 10, *, ef_search: int = EF_SEARCH) -> list[t
             .order_by("distance")[:k]
         )
     return [(video, 1.0 - video.distance) for video in videos]
+
+
+class VideoCatalog:
+    """The embedded videos, as the batch builders see them (see ``algorithms.batches.Catalog``)."""
+
+    def search(self, query, k: int, exclude: frozenset[int] = frozenset(), min_similarity: float = -1.0):
+        """Nearest unseen videos to ``query``: ``[(id, cosine)]``, nearest first.
+
+        pgvector 0.6 filters *after* the index scan, so an HNSW query with ``WHERE id NOT IN
+        (seen)`` can come back short. Instead we over-fetch ``k + len(exclude)`` neighbours with
+        ``hnsw.ef_search`` raised to match and drop the seen ones here, which always leaves
+        ``k``; when that would need more than pgvector's ef ceiling, we search exactly over the
+        unseen rows instead. Either way the result is short only if the catalog is.
+        """
+        if k <= 0:
+            return []
+        literal = _vector_literal(query)
+        wanted = k + len(exclude)
+        if wanted <= MAX_EF_SEARCH:
+            with transaction.atomic(), connection.cursor() as cursor:
+                cursor.execute("SELECT set_config('hnsw.ef_search', %s, true)", [str(max(EF_SEARCH, wanted))])
+                cursor.execute(
+                    f"SELECT id, embedding <=> %s::vector FROM {_TABLE} WHERE embedding IS NOT NULL "
+                    f"ORDER BY 2 LIMIT %s",
+                    [literal, wanted],
+                )
+                rows = [(pk, 1.0 - d) for pk, d in cursor.fetchall() if pk not in exclude][:k]
+        else:
+            with transaction.atomic(), connection.cursor() as cursor:
+                # Exact: a sequential scan with top-k sort over what is left to see.
+                cursor.execute("SET LOCAL enable_indexscan = off")
+                cursor.execute(
+                    f"SELECT id, embedding <=> %s::vector FROM {_TABLE} "
+                    f"WHERE embedding IS NOT NULL AND NOT (id = ANY(%s)) ORDER BY 2 LIMIT %s",
+                    [literal, list(exclude), k],
+                )
+                rows = [(pk, 1.0 - d) for pk, d in cursor.fetchall()]
+        return [(pk, sim) for pk, sim in rows if sim >= min_similarity]
+
+    def random_unseen(self, k: int, exclude: frozenset[int], rng: np.random.Generator, popularity_weighted: bool = False):
+        """``k`` unseen embedded videos drawn at random (by plays + 1 when ``popularity_weighted``).
+
+        Draws candidate ids from the id range instead of ``ORDER BY random()``, which would read
+        the whole table on every batch. Popularity weighting picks among a uniform sample of
+        10×k candidates, an approximation that keeps the cost independent of catalog size.
+        """
+        if k <= 0:
+            return []
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT min(id), max(id), count(*) FROM {_TABLE} WHERE embedding IS NOT NULL")
+            low, high, total = cursor.fetchone()
+        if not total or total <= len(exclude):
+            return []
+        pool_size = k * (10 if popularity_weighted else 1)
+        pool: dict[int, int] = {}
+        for _ in range(4):
+            # Sample more the more of the catalog is excluded, so a few rounds are enough.
+            draw = min(high - low + 1, int(4 * pool_size * total / max(1, total - len(exclude))) + 8)
+            candidates = rng.integers(low, high + 1, size=draw).tolist()
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    f"SELECT id, play_count FROM {_TABLE} WHERE id = ANY(%s) AND embedding IS NOT NULL",
+                    [candidates],
+                )
+                found = dict(cursor.fetchall())
+            for pk in candidates:  # keep the rng's order
+                if pk in found and pk not in exclude:
+                    pool.setdefault(pk, found[pk])
+            if len(pool) >= pool_size:
+                break
+        if len(pool) < k:
+            # Sparse ids or an almost exhausted catalog: read what is left.
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    f"SELECT id, play_count FROM {_TABLE} WHERE embedding IS NOT NULL AND NOT (id = ANY(%s))",
+                    [list(exclude)],
+                )
+                rest = dict(cursor.fetchall())
+            ids = sorted(rest)
+            order = rng.permutation(len(ids))
+            pool = {ids[i]: rest[ids[i]] for i in order}
+        ids = list(pool)
+        if popularity_weighted and len(ids) > k:
+            weights = np.array([pool[pk] + 1.0 for pk in ids])
+            chosen = rng.choice(len(ids), size=k, replace=False, p=weights / weights.sum())
+            return [ids[i] for i in chosen]
+        return ids[:k]
+
+    def vectors(self, ids: Sequence[int]) -> np.ndarray:
+        found = dict(Video.objects.filter(id__in=list(ids)).values_list("id", "embedding"))
+        return np.array([found[pk] for pk in ids], dtype=np.float32).reshape(len(ids), -1)
+
+    def topic_members(self, topic: int, k: int, exclude: Iterable[int], rng: np.random.Generator) -> list[int]:
+        exclude = set(exclude)
+        ids = [pk for pk in Video.objects.filter(topic=topic).order_by("id").values_list("id", flat=True) if pk not in exclude]
+        if len(ids) <= k:
+            return ids
+        return [ids[i] for i in rng.choice(len(ids), size=k, replace=False)]
+
+    def topic_count(self) -> int:
+        return Topic.objects.count()
+
+    def topic_centroids(self) -> np.ndarray:
+        return np.array(list(Topic.objects.order_by("number").values_list("centroid", flat=True)), dtype=np.float32)

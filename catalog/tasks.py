@@ -28,3 +28,8 @@ def embed_video_batch(ids: list[int], model_name: str, device: str = "auto", bat
 )
 def embed_creator_batch(ids: list[int], model_name: str, device: str = "auto", batch_size: int = 64) -> int:
     return embedding_jobs.embed_creators(ids, model_name=model_name, device=device, batch_size=batch_size)
+
+
+@shared_task(name="catalog.cluster_topics", autoretry_for=TRANSIENT_ERRORS, retry_backoff=True, max_retries=5)
+def cluster_topics(model_name: str) -> int:
+    return embedding_jobs.cluster_topics(model_name)

@@ -1,1 +1,73 @@
+"""Viewer sessions and what happened in them: impressions served and signals received."""
+import uuid
 
+from django.conf import settings
+from django.db import models
+from pgvector.django import VectorField
+
+
+class FeedSession(models.Model):
+    """One viewer's walk through an algorithm's state machine.
+
+    ``cycle`` counts how many times the viewer has exhausted the catalog: history exclusion
+    applies to the impressions of the current cycle only, so a viewer who has seen everything
+    starts over instead of getting empty batches.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    viewer = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="feed_sessions"
+    )
+    anonymous_key = models.CharField(max_length=64, blank=True, db_index=True, help_text="Django session key")
+    algorithm = models.ForeignKey("algorithms.Algorithm", on_delete=models.PROTECT, related_name="sessions")
+    state = models.CharField(max_length=100)
+    bucket = models.JSONField(default=dict, blank=True, help_text="cold-start bucket as given by the client")
+    bias_vector = VectorField(dimensions=settings.EMBEDDING_DIM, null=True, blank=True, editable=False)
+    batch_count = models.PositiveIntegerField(default=0)
+    cycle = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self):
+        return f"session {self.id} ({self.algorithm_id}: {self.state})"
+
+
+class Impression(models.Model):
+    session = models.ForeignKey(FeedSession, on_delete=models.CASCADE, related_name="impressions")
+    video = models.ForeignKey("catalog.Video", on_delete=models.CASCADE, related_name="impressions")
+    batch_number = models.PositiveIntegerField()
+    position = models.PositiveSmallIntegerField()
+    cycle = models.PositiveIntegerField(default=0)
+    state = models.CharField(max_length=100, help_text="state that served it")
+    batch_type = models.CharField(max_length=20)
+    source = models.CharField(max_length=10, help_text="random, topic, ann or bias")
+    similarity = models.FloatField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["session", "batch_number", "position"]
+        indexes = [models.Index(fields=["session", "cycle"])]
+        constraints = [
+            models.UniqueConstraint(fields=["session", "cycle", "video"], name="no_repeat_within_cycle")
+        ]
+
+
+class Signal(models.Model):
+    session = models.ForeignKey(FeedSession, on_delete=models.CASCADE, related_name="signals")
+    video = models.ForeignKey("catalog.Video", null=True, blank=True, on_delete=models.CASCADE, related_name="signals")
+    type = models.CharField(max_length=50, blank=True, help_text="empty when the event produced no signal")
+    watched_ms = models.PositiveIntegerField(null=True, blank=True)
+    event_id = models.UUIDField()
+    state_before = models.CharField(max_length=100)
+    state_after = models.CharField(max_length=100)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["session", "id"]
+        constraints = [models.UniqueConstraint(fields=["session", "event_id"], name="one_signal_per_event")]
+
+    def __str__(self):
+        return f"{self.type or 'no signal'} on {self.video_id}"

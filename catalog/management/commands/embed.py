@@ -4,7 +4,8 @@ from django.core.management.base import BaseCommand, CommandError
 from catalog import embedding_jobs
 from catalog.embedding import EmbeddingModelError, load_model
 from catalog.progress import progress_reporter
-from catalog.tasks import embed_creator_batch, embed_video_batch
+from catalog.models import Topic
+from catalog.tasks import cluster_topics, embed_creator_batch, embed_video_batch
 
 
 def chunked(ids: list[int], size: int) -> list[list[int]]:
@@ -38,8 +39,12 @@ class Command(BaseCommand):
         creators = self.run_batches(
             embed_creator_batch, "embed creators", creator_ids, model_name, device, batch_size, eager
         )
+        topics = ""
+        if videos or not Topic.objects.exists():
+            # Sampled batches draw from topic clusters of the video vectors: refresh them.
+            topics = f", {cluster_topics.delay(model_name).get()} topics"
         if self.verbosity > 0:
-            self.stdout.write(self.style.SUCCESS(f"embedded {videos} videos and {creators} creators with {model_name}"))
+            self.stdout.write(self.style.SUCCESS(f"embedded {videos} videos and {creators} creators with {model_name}{topics}"))
 
     def run_batches(self, task, label, ids, model_name, device, batch_size, eager) -> int:
         chunks = chunked(ids, batch_size)

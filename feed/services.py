@@ -1,0 +1,232 @@
+"""The feed's use cases: start a session, serve its next batch, record what the viewer did.
+
+Every call that changes a session locks its row (``SELECT ... FOR UPDATE``) for the length of
+its transaction, so concurrent signals and batch requests on one session are applied one after
+another and no state transition is lost. The algorithm is read from the database on every call
+(``algorithms.selectors.load_blueprint``): an operator's edit applies to the very next batch.
+"""
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+
+import numpy as np
+from django.conf import settings
+from django.db import transaction
+
+from algorithms import machine
+from algorithms.batches import BatchParams, build_batch
+from algorithms.models import Algorithm
+from algorithms.selectors import default_algorithm, load_blueprint
+from algorithms.vectors import WeightedSignal, normalize
+from catalog.models import Topic, Video
+from catalog.selectors import VideoCatalog
+
+from .models import FeedSession, Impression, Signal
+
+logger = logging.getLogger(__name__)
+
+#: At most this many recent signals are read to shape the user vector (states use last_n of them).
+SIGNAL_WINDOW = 100
+
+
+class FeedError(Exception):
+    """A request the feed cannot honour; ``field`` names the input at fault, if any."""
+
+    def __init__(self, message: str, field: str | None = None):
+        super().__init__(message)
+        self.message, self.field = message, field
+
+
+class SessionNotFound(FeedError):
+    pass
+
+
+@dataclass(frozen=True)
+class ServedItem:
+    video: Video
+    position: int
+    source: str
+    similarity: float | None
+
+
+@dataclass(frozen=True)
+class Batch:
+    number: int
+    state: str
+    next_state: str
+    batch_type: str
+    items: list[ServedItem]
+
+
+@dataclass(frozen=True)
+class SignalOutcome:
+    signal: str | None
+    state: str
+    duplicate: bool
+
+
+def start_session(*, algorithm: str | Algorithm | None = None, bucket: dict | None = None, viewer=None,
+                  anonymous_key: str = "") -> FeedSession:
+    """A new session in ``algorithm``'s initial state (the default algorithm when none is named).
+
+    ``bucket`` is an optional cold-start hint whose centroid biases ``biased`` states:
+    ``{"text": "..."}`` (embedded), ``{"videos": [ids]}`` or ``{"topic": n}``.
+    """
+    if algorithm is None:
+        algorithm = default_algorithm()
+    elif isinstance(algorithm, str):
+        algorithm = Algorithm.objects.filter(slug=algorithm).first()
+        if algorithm is None:
+            known = ", ".join(Algorithm.objects.values_list("slug", flat=True))
+            raise FeedError(f"unknown algorithm; known: {known}", field="algorithm")
+    bucket = bucket or {}
+    return FeedSession.objects.create(
+        algorithm=algorithm,
+        state=algorithm.initial_state,
+        bucket=bucket,
+        bias_vector=bucket_vector(bucket),
+        viewer=viewer,
+        anonymous_key=anonymous_key,
+    )
+
+
+def bucket_vector(bucket: dict) -> np.ndarray | None:
+    """The unit vector a cold-start bucket stands for (None for an empty bucket)."""
+    if not bucket:
+        return None
+    if not isinstance(bucket, dict) or len(bucket) != 1:
+        raise FeedError('bucket must be one of {"text": ...}, {"videos": [ids]} or {"topic": n}', field="bucket")
+    (kind, value), = bucket.items()
+    if kind == "text" and isinstance(value, str) and value.strip():
+        from catalog.embedding import encode
+
+        return encode([value.strip()], model_name=settings.EMBEDDING_MODEL)[0]
+    if kind == "videos" and isinstance(value, list) and value and all(isinstance(v, int) for v in value):
+        vectors = [v for v in Video.objects.filter(id__in=value, embedding__isnull=False).values_list("embedding", flat=True)]
+        if not vectors:
+            raise FeedError("none of the bucket's videos exist with an embedding", field="bucket")
+        return normalize(np.mean(np.array(vectors, dtype=np.float32), axis=0))
+    if kind == "topic" and isinstance(value, int) and not isinstance(value, bool):
+        centroid = Topic.objects.filter(number=value).values_list("centroid", flat=True).first()
+        if centroid is None:
+            raise FeedError(f"no topic {value}", field="bucket")
+        return np.asarray(centroid, dtype=np.float32)
+    raise FeedError(f"bad bucket {bucket!r}: use a non-empty text, a list of video ids or a topic number", field="bucket")
+
+
+def _locked_session(session_id) -> FeedSession:
+    try:
+        return FeedSession.objects.select_for_update().select_related("algorithm").get(pk=session_id)
+    except (FeedSession.DoesNotExist, ValueError, TypeError):
+        raise SessionNotFound(f"no feed session {session_id}") from None
+
+
+def _current_state(session: FeedSession, blueprint: machine.Blueprint) -> str:
+    """The session's state, or the initial one if an operator removed the state it was in."""
+    if session.state in {s.name for s in blueprint.states}:
+        return session.state
+    logger.warning("session %s was in state %r, which %s no longer has; restarting at %r",
+                   session.id, session.state, session.algorithm.slug, blueprint.initial)
+    return blueprint.initial
+
+
+def _recent_signals(session: FeedSession, blueprint: machine.Blueprint) -> list[WeightedSignal]:
+    """The session's recent signals with a vector, oldest first, weighted by today's algorithm."""
+    specs = {s.name: s for s in blueprint.signals if s.polarity != machine.NEUTRAL}
+    rows = list(
+        Signal.objects.filter(session=session, type__in=list(specs), video__embedding__isnull=False)
+        .order_by("-id")
+        .values_list("type", "video__embedding")[:SIGNAL_WINDOW]
+    )
+    return [
+        WeightedSignal(np.asarray(vector, dtype=np.float32), specs[kind].weight, specs[kind].polarity)
+        for kind, vector in reversed(rows)
+    ]
+
+
+def next_batch(session_id) -> Batch:
+    """Serve the next batch with the current state's params, then follow the BATCH edge."""
+    with transaction.atomic():
+        session = _locked_session(session_id)
+        algorithm = session.algorithm
+        blueprint = load_blueprint(algorithm)
+        state_name = _current_state(session, blueprint)
+        state = blueprint.state(state_name)
+        params = BatchParams.from_mapping(state.params)
+        signals = _recent_signals(session, blueprint)
+        bias = [] if session.bias_vector is None else [np.asarray(session.bias_vector, dtype=np.float32)]
+        catalog = VideoCatalog()
+        # Seeded by session and batch number: the same batch can be rebuilt to explain it.
+        rng = np.random.default_rng([session.id.int % 2**63, session.batch_count])
+        seen = frozenset(Impression.objects.filter(session=session, cycle=session.cycle).values_list("video_id", flat=True))
+
+        size = algorithm.batch_size
+        picked = [(c, session.cycle) for c in build_batch(state.batch_type, params, catalog, signals, size, seen, rng, bias)]
+        if len(picked) < size:
+            # The viewer has seen the whole catalog: start a new cycle of history to fill the batch.
+            session.cycle += 1
+            chosen = frozenset(c.id for c, _ in picked)
+            picked += [(c, session.cycle) for c in build_batch(
+                state.batch_type, params, catalog, signals, size - len(picked), chosen, rng, bias)]
+
+        number = session.batch_count + 1
+        Impression.objects.bulk_create(
+            Impression(session=session, video_id=c.id, batch_number=number, position=i, cycle=cycle,
+                       state=state_name, batch_type=state.batch_type, source=c.source, similarity=c.similarity)
+            for i, (c, cycle) in enumerate(picked)
+        )
+        next_state = machine.step(blueprint, state_name, machine.BATCH)
+        session.state, session.batch_count = next_state, number
+        session.save(update_fields=["state", "batch_count", "cycle", "updated_at"])
+
+    videos = Video.objects.select_related("creator", "music").prefetch_related("hashtags").in_bulk([c.id for c, _ in picked])
+    items = [ServedItem(videos[c.id], i, c.source, c.similarity) for i, (c, _) in enumerate(picked)]
+    return Batch(number, state_name, next_state, state.batch_type, items)
+
+
+def record_view(session_id, *, video_id: int, event_id: uuid.UUID | str, watched_ms: int) -> SignalOutcome:
+    """Turn a view's watch time into a signal with the algorithm's thresholds and apply it."""
+    if isinstance(watched_ms, bool) or not isinstance(watched_ms, int) or watched_ms < 0:
+        raise FeedError("watched_ms must be a whole number of milliseconds >= 0", field="watched_ms")
+    return _record(session_id, video_id, event_id, watched_ms=watched_ms)
+
+
+def record_action(session_id, *, video_id: int, event_id: uuid.UUID | str, signal_type: str) -> SignalOutcome:
+    """Apply an explicit action (LIKE, SHARE, FOLLOW_CREATOR, NOT_INTERESTED...)."""
+    if not isinstance(signal_type, str) or not signal_type.strip():
+        raise FeedError("type must name a signal type", field="type")
+    return _record(session_id, video_id, event_id, signal_type=signal_type.strip().upper())
+
+
+def _record(session_id, video_id, event_id, *, watched_ms: int | None = None, signal_type: str | None = None) -> SignalOutcome:
+    try:
+        event_id = uuid.UUID(str(event_id))
+    except ValueError:
+        raise FeedError("event_id must be a UUID", field="event_id") from None
+    with transaction.atomic():
+        session = _locked_session(session_id)
+        # Applied once: a resent event (after a reconnect, a retry) is acknowledged as it was.
+        earlier = Signal.objects.filter(session=session, event_id=event_id).first()
+        if earlier is not None:
+            return SignalOutcome(earlier.type or None, earlier.state_after, duplicate=True)
+        if isinstance(video_id, bool) or not isinstance(video_id, int) or not Video.objects.filter(pk=video_id).exists():
+            raise FeedError(f"unknown video {video_id!r}", field="video")
+        blueprint = load_blueprint(session.algorithm)
+        state_before = _current_state(session, blueprint)
+        if watched_ms is not None:
+            signal = machine.watch_time_to_signal(watched_ms, blueprint.thresholds)
+        else:
+            signal = signal_type
+            if signal not in blueprint.signal_names:
+                raise FeedError(
+                    f"unknown signal type {signal!r}; this algorithm knows {', '.join(blueprint.signal_names)}",
+                    field="type",
+                )
+        state_after = machine.step(blueprint, state_before, signal)
+        Signal.objects.create(session=session, video_id=video_id, type=signal, watched_ms=watched_ms,
+                              event_id=event_id, state_before=state_before, state_after=state_after)
+        session.state = state_after
+        session.save(update_fields=["state", "updated_at"])
+    return SignalOutcome(signal, state_after, duplicate=False)
