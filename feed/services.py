@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from algorithms import machine
@@ -119,7 +120,7 @@ def bucket_vector(bucket: dict) -> np.ndarray | None:
 def _locked_session(session_id) -> FeedSession:
     try:
         return FeedSession.objects.select_for_update().select_related("algorithm").get(pk=session_id)
-    except (FeedSession.DoesNotExist, ValueError, TypeError):
+    except (FeedSession.DoesNotExist, ValidationError, ValueError, TypeError):
         raise SessionNotFound(f"no feed session {session_id}") from None
 
 

@@ -36,3 +36,37 @@ def django_db_setup(django_db_setup, django_db_blocker, trending_path):
 def catalog_db(db):
     """The shared, embedded real catalog (an alias of ``db`` that says what it relies on)."""
     return db
+
+
+@pytest.fixture
+def api_client(db):
+    """A DRF client carrying a real partner API key."""
+    from rest_framework.test import APIClient
+    from rest_framework_api_key.models import APIKey
+
+    _, key = APIKey.objects.create_key(name="tests")
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Api-Key {key}")
+    return client
+
+
+@pytest.fixture
+def small_catalog(transactional_db, trending_path):
+    """For transactional tests: the first 80 real videos, embedded, and the shipped algorithms.
+
+    Transactional tests flush every table when they end (data migrations included), so they
+    cannot rely on the shared catalog and build this small one themselves.
+    """
+    from algorithms.blueprints import SEED_BLUEPRINT
+    from algorithms.models import Algorithm
+    from algorithms.services import save_blueprint
+    from catalog.importers import import_records, read_records
+    from catalog.models import Creator, Video
+
+    Video.objects.all().delete()
+    Creator.objects.all().delete()
+    records, _ = read_records(trending_path)
+    import_records(records[:80])
+    call_command("embed", verbosity=0)
+    if not Algorithm.objects.filter(slug="seed-default").exists():
+        save_blueprint(SEED_BLUEPRINT, slug="seed-default", make_default=True)

@@ -49,6 +49,7 @@ INSTALLED_APPS = [
     "django.contrib.postgres",
     "channels",
     "rest_framework",
+    "rest_framework_api_key",
     "drf_spectacular",
     "django_htmx",
     "catalog",
@@ -138,6 +139,9 @@ EMBEDDING_DIM = 384
 # --- DRF ------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # Partners authenticate with "Authorization: Api-Key <key>" (manage.py create_api_key).
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework_api_key.permissions.HasAPIKey"],
+    "EXCEPTION_HANDLER": "tokfeed.api_errors.api_exception_handler",
 }
 SPECTACULAR_SETTINGS = {"TITLE": "tokfeed API", "VERSION": "1.0.0"}
 

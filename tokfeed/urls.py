@@ -1,9 +1,11 @@
 from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.permissions import AllowAny
 from rest_framework.routers import DefaultRouter
 
 from catalog import api as catalog_api
+from feed import api as feed_api
 
 router = DefaultRouter()
 router.register("videos", catalog_api.VideoViewSet, basename="video")
@@ -11,8 +13,11 @@ router.register("creators", catalog_api.CreatorViewSet, basename="creator")
 
 urlpatterns = [
     path("admin/", admin.site.urls),
-    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    path("api/schema/", SpectacularAPIView.as_view(permission_classes=[AllowAny]), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema", permission_classes=[AllowAny]), name="api-docs"),
+    path("api/v1/sessions/", feed_api.SessionCreateView.as_view(), name="session-create"),
+    path("api/v1/sessions/<str:session_id>/batch/", feed_api.SessionBatchView.as_view(), name="session-batch"),
+    path("api/v1/sessions/<str:session_id>/signals/", feed_api.SessionSignalsView.as_view(), name="session-signals"),
     path("api/v1/", include(router.urls)),
     path("", include("feed.urls")),
 ]
