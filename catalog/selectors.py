@@ -56,8 +56,9 @@ class VideoCatalog:
             return []
         literal = _vector_literal(query)
         wanted = k + len(exclude)
+        # savepoint=False: set_config(..., true) only needs *a* transaction, not a nested one.
         if wanted <= MAX_EF_SEARCH:
-            with transaction.atomic(), connection.cursor() as cursor:
+            with transaction.atomic(savepoint=False), connection.cursor() as cursor:
                 cursor.execute("SELECT set_config('hnsw.ef_search', %s, true)", [str(max(EF_SEARCH, wanted))])
                 cursor.execute(
                     f"SELECT id, embedding <=> %s::vector FROM {_TABLE} WHERE embedding IS NOT NULL "
@@ -66,7 +67,7 @@ class VideoCatalog:
                 )
                 rows = [(pk, 1.0 - d) for pk, d in cursor.fetchall() if pk not in exclude][:k]
         else:
-            with transaction.atomic(), connection.cursor() as cursor:
+            with transaction.atomic(savepoint=False), connection.cursor() as cursor:
                 # Exact: a sequential scan with top-k sort over what is left to see.
                 cursor.execute("SET LOCAL enable_indexscan = off")
                 cursor.execute(

@@ -182,7 +182,12 @@ def next_batch(session_id) -> Batch:
         session.state, session.batch_count = next_state, number
         session.save(update_fields=["state", "batch_count", "cycle", "updated_at"])
 
-    videos = Video.objects.select_related("creator", "music").prefetch_related("hashtags").in_bulk([c.id for c, _ in picked])
+    videos = (
+        Video.objects.select_related("creator", "music")
+        .prefetch_related("hashtags")
+        .defer("embedding", "document", "creator__embedding")  # not shown; vectors are costly to parse
+        .in_bulk([c.id for c, _ in picked])
+    )
     items = [ServedItem(videos[c.id], i, c.source, c.similarity) for i, (c, _) in enumerate(picked)]
     return Batch(number, state_name, next_state, state.batch_type, items)
 
