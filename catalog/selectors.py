@@ -88,15 +88,18 @@ class VideoCatalog:
         if k <= 0:
             return []
         with connection.cursor() as cursor:
-            cursor.execute(f"SELECT min(id), max(id), count(*) FROM {_TABLE} WHERE embedding IS NOT NULL")
-            low, high, total = cursor.fetchone()
-        if not total or total <= len(exclude):
+            # Both ends come from the primary key index; a count(*) would read the whole table.
+            cursor.execute(f"SELECT min(id), max(id) FROM {_TABLE}")
+            low, high = cursor.fetchone()
+        if low is None:
             return []
+        # Ids are (nearly) dense, so the id range stands in for the catalog size.
+        total = high - low + 1
         pool_size = k * (10 if popularity_weighted else 1)
         pool: dict[int, int] = {}
         for _ in range(4):
             # Sample more the more of the catalog is excluded, so a few rounds are enough.
-            draw = min(high - low + 1, int(4 * pool_size * total / max(1, total - len(exclude))) + 8)
+            draw = min(total, int(4 * pool_size * total / max(1, total - len(exclude))) + 8)
             candidates = rng.integers(low, high + 1, size=draw).tolist()
             with connection.cursor() as cursor:
                 cursor.execute(
