@@ -189,3 +189,15 @@ def cluster_topics(model_name: str, *, seed: int = 0) -> int:
                 [ids, [int(label) for label in labels]],
             )
     return len(centroids)
+
+
+def analyze_catalog() -> None:
+    """Refresh the planner's statistics of the catalog tables after a bulk change.
+
+    Without it the planner may still believe, say, that no video has a vector (statistics taken
+    right after an import) and prefer a sequential scan to the HNSW index until autovacuum
+    comes round.
+    """
+    with connection.cursor() as cursor:
+        for model in (Creator, Video):
+            cursor.execute(f"ANALYZE {connection.ops.quote_name(model._meta.db_table)}")

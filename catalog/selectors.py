@@ -47,36 +47,39 @@ class VideoCatalog:
         """Nearest unseen videos to ``query``: ``[(id, cosine)]``, nearest first.
 
         pgvector 0.6 filters *after* the index scan, so an HNSW query with ``WHERE id NOT IN
-        (seen)`` can come back short. Instead we over-fetch ``k + len(exclude)`` neighbours with
-        ``hnsw.ef_search`` raised to match and drop the seen ones here, which always leaves
-        ``k``; when that would need more than pgvector's ef ceiling, we search exactly over the
-        unseen rows instead. Either way the result is short only if the catalog is.
+        (seen)`` can come back short. Instead we pull neighbours through the index and drop the
+        seen ones here, going only as deep as needed: first ``max(EF_SEARCH, 2k)``, then
+        ``k + len(exclude)`` (with ``hnsw.ef_search`` raised to match, up to pgvector's ceiling).
+        Only when that is still short do we search exactly, over a sequential scan. Either way
+        the result is short only if the catalog is.
         """
         if k <= 0:
             return []
         literal = _vector_literal(query)
-        wanted = k + len(exclude)
-        # savepoint=False: set_config(..., true) only needs *a* transaction, not a nested one.
-        if wanted <= MAX_EF_SEARCH:
-            with transaction.atomic(savepoint=False), connection.cursor() as cursor:
-                cursor.execute("SELECT set_config('hnsw.ef_search', %s, true)", [str(max(EF_SEARCH, wanted))])
-                cursor.execute(
-                    f"SELECT id, embedding <=> %s::vector FROM {_TABLE} WHERE embedding IS NOT NULL "
-                    f"ORDER BY 2 LIMIT %s",
-                    [literal, wanted],
-                )
-                rows = [(pk, 1.0 - d) for pk, d in cursor.fetchall() if pk not in exclude][:k]
+        rows: list[tuple[int, float]] = []
+        for depth in sorted({min(MAX_EF_SEARCH, max(EF_SEARCH, 2 * k)), min(MAX_EF_SEARCH, k + len(exclude))}):
+            rows = self._nearest(literal, depth, exclude, ef_search=max(EF_SEARCH, depth))[:k]
+            if len(rows) == k:
+                break
         else:
-            with transaction.atomic(savepoint=False), connection.cursor() as cursor:
-                # Exact: a sequential scan with top-k sort over what is left to see.
-                cursor.execute("SET LOCAL enable_indexscan = off")
-                cursor.execute(
-                    f"SELECT id, embedding <=> %s::vector FROM {_TABLE} "
-                    f"WHERE embedding IS NOT NULL AND NOT (id = ANY(%s)) ORDER BY 2 LIMIT %s",
-                    [literal, list(exclude), k],
-                )
-                rows = [(pk, 1.0 - d) for pk, d in cursor.fetchall()]
+            # Exact: sequential scan with a top-N sort. The seen ids are dropped here rather than
+            # in SQL, where NOT (id = ANY(array)) is checked linearly for every row.
+            rows = self._nearest(literal, k + len(exclude), exclude, ef_search=None)[:k]
         return [(pk, sim) for pk, sim in rows if sim >= min_similarity]
+
+    def _nearest(self, literal: str, limit: int, exclude, *, ef_search: int | None) -> list[tuple[int, float]]:
+        """The ``limit`` nearest rows minus ``exclude``; through HNSW, or exactly if ``ef_search`` is None."""
+        # savepoint=False: set_config(..., true) only needs *a* transaction, not a nested one.
+        with transaction.atomic(savepoint=False), connection.cursor() as cursor:
+            if ef_search is None:
+                cursor.execute("SET LOCAL enable_indexscan = off")
+            else:
+                cursor.execute("SELECT set_config('hnsw.ef_search', %s, true)", [str(ef_search)])
+            cursor.execute(
+                f"SELECT id, embedding <=> %s::vector FROM {_TABLE} WHERE embedding IS NOT NULL ORDER BY 2 LIMIT %s",
+                [literal, limit],
+            )
+            return [(pk, 1.0 - d) for pk, d in cursor.fetchall() if pk not in exclude]
 
     def random_unseen(self, k: int, exclude: frozenset[int], rng: np.random.Generator, popularity_weighted: bool = False):
         """``k`` unseen embedded videos drawn at random (by plays + 1 when ``popularity_weighted``).

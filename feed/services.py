@@ -28,10 +28,6 @@ from .models import FeedSession, Impression, Signal
 
 logger = logging.getLogger(__name__)
 
-#: At most this many recent signals are read to shape the user vector (states use last_n of them).
-SIGNAL_WINDOW = 100
-
-
 class FeedError(Exception):
     """A request the feed cannot honour; ``field`` names the input at fault, if any."""
 
@@ -133,13 +129,14 @@ def _current_state(session: FeedSession, blueprint: machine.Blueprint) -> str:
     return blueprint.initial
 
 
-def _recent_signals(session: FeedSession, blueprint: machine.Blueprint) -> list[WeightedSignal]:
-    """The session's recent signals with a vector, oldest first, weighted by today's algorithm."""
+def _recent_signals(session: FeedSession, blueprint: machine.Blueprint, last_n: int) -> list[WeightedSignal]:
+    """The session's last ``last_n`` signals that carry a vector (positive or negative), oldest
+    first, weighted by the algorithm as it is now."""
     specs = {s.name: s for s in blueprint.signals if s.polarity != machine.NEUTRAL}
     rows = list(
         Signal.objects.filter(session=session, type__in=list(specs), video__embedding__isnull=False)
         .order_by("-id")
-        .values_list("type", "video__embedding")[:SIGNAL_WINDOW]
+        .values_list("type", "video__embedding")[:last_n]
     )
     return [
         WeightedSignal(np.asarray(vector, dtype=np.float32), specs[kind].weight, specs[kind].polarity)
@@ -156,7 +153,7 @@ def next_batch(session_id) -> Batch:
         state_name = _current_state(session, blueprint)
         state = blueprint.state(state_name)
         params = BatchParams.from_mapping(state.params)
-        signals = _recent_signals(session, blueprint)
+        signals = _recent_signals(session, blueprint, params.last_n)
         bias = [] if session.bias_vector is None else [np.asarray(session.bias_vector, dtype=np.float32)]
         catalog = VideoCatalog()
         # Seeded by session and batch number: the same batch can be rebuilt to explain it.

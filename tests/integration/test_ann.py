@@ -39,3 +39,20 @@ def test_nearest_videos_reports_cosine_similarity(catalog_db):
     (top, similarity), *_ = nearest_videos(video.embedding, 3)
     assert top.id == video.id
     assert abs(similarity - 1.0) < 1e-5
+
+
+def test_search_past_a_long_history_is_full_and_exact(catalog_db):
+    from catalog.selectors import VideoCatalog
+
+    ids, vectors = _all_vectors()
+    query = vectors[0]
+    order = ids[np.argsort(-(vectors @ query), kind="stable")]
+    catalog = VideoCatalog()
+    for seen_count in (50, 985, 995):  # shallow pull, deep pull, exact fallback (k + seen > 1000)
+        seen = frozenset(order[:seen_count].tolist())
+        found = catalog.search(query, 10, seen)
+        assert len(found) == min(10, len(ids) - seen_count)
+        assert not seen & {pk for pk, _ in found}
+        row_of = {pk: r for r, pk in enumerate(ids)}
+        expected = np.sort(vectors[[row_of[pk] for pk in order[seen_count:]]] @ query)[::-1][: len(found)]
+        np.testing.assert_allclose([sim for _, sim in found], expected, atol=1e-5)

@@ -39,6 +39,8 @@ class Command(BaseCommand):
         creators = self.run_batches(
             embed_creator_batch, "embed creators", creator_ids, model_name, device, batch_size, eager
         )
+        if videos or creators:
+            embedding_jobs.analyze_catalog()
         topics = ""
         if videos or not Topic.objects.exists():
             # Sampled batches draw from topic clusters of the video vectors: refresh them.

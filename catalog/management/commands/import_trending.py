@@ -2,6 +2,7 @@ import sys
 
 from django.core.management.base import BaseCommand, CommandError
 
+from catalog.embedding_jobs import analyze_catalog
 from catalog.importers import ImportFileError, import_records, read_records
 from catalog.progress import progress_reporter
 
@@ -24,6 +25,8 @@ class Command(BaseCommand):
         with progress_reporter(len(records), "import", stream=self.stdout, enabled=options["verbosity"] > 0) as step:
             report = import_records(records, progress=step)
         report.failed[:0] = unreadable
+        if report.created:
+            analyze_catalog()
 
         for where, reason in report.failed:
             self.stderr.write(f"{path}: {where}: {reason}")
