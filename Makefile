@@ -31,3 +31,4 @@ test: install
 
 bench: install
 	$(PY) bench/embed.py
+	$(PY) bench/ws.py

@@ -1,2 +1,8 @@
 """Websocket routes of the feed."""
-websocket_urlpatterns: list = []
+from django.urls import path
+
+from .consumers import FeedConsumer
+
+websocket_urlpatterns = [
+    path("ws/feed/", FeedConsumer.as_asgi(), name="feed-socket"),
+]

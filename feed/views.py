@@ -1,11 +1,91 @@
-from django.core.paginator import Paginator
+"""The feed page and the HTTP fallback of its websocket (for clients that cannot keep one open)."""
+from django.http import HttpResponse, HttpResponseBadRequest, JsonResponse
 from django.shortcuts import render
+from django.views.decorators.http import require_GET, require_POST
 
-from catalog.models import Video
+from . import events, selectors, services
+from .forms import REFILL_AT, InvalidEvent, parse_event
+
+#: A viewer counts as idle, and watch time stops, after this long without any input.
+IDLE_AFTER_MS = 60_000
 
 
-def catalog_page(request):
-    """A plain listing of the imported catalog (the feed replaces it)."""
-    videos = Video.objects.select_related("creator", "music").order_by("-play_count", "id")
-    page = Paginator(videos, 50).get_page(request.GET.get("page"))
-    return render(request, "feed/catalog.html", {"page": page, "total": page.paginator.count, "embedded": videos.filter(embedding__isnull=False).count()})
+def _feed_session(request):
+    """The viewer's feed session, started on first visit and remembered in the Django session.
+
+    Anonymous viewers keep theirs as long as their Django session lives; a logged-in viewer
+    gets their most recent one on every device. ``?algorithm=slug`` switches to that algorithm.
+    """
+    algorithm = request.GET.get("algorithm") or None
+    user = request.user if request.user.is_authenticated else None
+    if user is not None:
+        session = selectors.viewer_feed_session(user, algorithm)
+    else:
+        session = selectors.anonymous_feed_session(request.session.get(selectors.FEED_SESSION_KEY), algorithm)
+    if session is None:
+        if request.session.session_key is None:
+            request.session.save()  # an anonymous session is keyed by the Django session
+        session = services.start_session(
+            algorithm=algorithm, viewer=user, anonymous_key="" if user else request.session.session_key
+        )
+    request.session[selectors.FEED_SESSION_KEY] = str(session.id)
+    return session
+
+
+@require_GET
+def feed_page(request):
+    try:
+        session = _feed_session(request)
+    except services.FeedError as exc:
+        return render(request, "feed/unavailable.html", {"error": exc.message}, status=400)
+    cards, state = selectors.unwatched_cards(session), session.state
+    if not cards:
+        batch = services.next_batch(session.id)
+        cards, state = selectors.cards_of_batch(batch), batch.next_state
+    last_view = selectors.last_view_signal(session.id)
+    return render(request, "feed/page.html", {
+        "feed_session": session,
+        "cards": cards,
+        "state": state,
+        "last_signal": last_view.type if last_view else "",
+        "debug": request.GET.get("debug") == "1",
+        # ?transport=http forces the HTTP fallback (operators checking it; the browser test).
+        "use_websocket": request.GET.get("transport") != "http",
+        "refill_at": REFILL_AT,
+        "idle_after_ms": IDLE_AFTER_MS,
+    })
+
+
+@require_POST
+def feed_events(request):
+    """One client event by POST (CSRF-protected): the same JSON as on the websocket; answers its ack."""
+    session_id = request.session.get(selectors.FEED_SESSION_KEY)
+    if not session_id:
+        return JsonResponse(events.error_frame(None, "no feed session: open the feed page first"), status=409)
+    try:
+        event = parse_event(request.body)
+    except InvalidEvent as exc:
+        return JsonResponse(events.error_frame(exc.event_id, exc.message, exc.field), status=400)
+    try:
+        ack = events.apply_event(session_id, event)
+    except services.SessionNotFound as exc:
+        return JsonResponse(events.error_frame(event.event_id, exc.message), status=409)
+    except services.FeedError as exc:
+        return JsonResponse(events.error_frame(event.event_id, exc.message, exc.field), status=400)
+    return JsonResponse(ack)
+
+
+@require_GET
+def feed_batch(request):
+    """The batch after ``?after=N`` as card HTML for htmx to append (the fallback's refill)."""
+    session_id = request.session.get(selectors.FEED_SESSION_KEY)
+    if not session_id:
+        return HttpResponse("no feed session: open the feed page first", status=409, content_type="text/plain")
+    after = request.GET.get("after")
+    if after is not None and not after.isdigit():
+        return HttpResponseBadRequest("after must be a batch number", content_type="text/plain")
+    try:
+        _, cards, state = events.batch_after(session_id, int(after) if after is not None else None)
+    except services.SessionNotFound as exc:
+        return HttpResponse(exc.message, status=409, content_type="text/plain")
+    return HttpResponse(events.render_cards(cards, state, oob=False))

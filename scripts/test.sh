@@ -3,6 +3,7 @@
 set -u
 cd "$(dirname "$0")/.."
 bash scripts/ensure-redis.sh || exit 1
+bash scripts/ensure-chromium.sh || exit 1
 .venv/bin/python -m pytest "$@"
 status=$?
 if [ "$status" -eq 5 ]; then

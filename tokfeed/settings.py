@@ -98,6 +98,8 @@ else:
             "ENGINE": "tokfeed.embedded_db",
             "NAME": "tokfeed",
             "OPTIONS": {"data_dir": str(DATA_DIR)},
+            # As with DATABASE_URL: reconnecting for every websocket event costs more than the event.
+            "CONN_MAX_AGE": 60,
         }
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

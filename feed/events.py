@@ -1,0 +1,73 @@
+"""What the server does with a client event, whichever way it came (websocket or HTTP fallback).
+
+Server frames (DESIGN.md, "Websocket protocol"):
+- ``{"type": "ack", "event_id", "signal", "state", "duplicate"}`` for every applied event;
+  a resent ``event_id`` is acknowledged as it was first applied, and changes nothing;
+- ``{"type": "error", "event_id" (or null), "error", "field", "retry"}``: ``retry`` true means
+  the event was not applied and may be sent again, false that it never will be;
+- ``{"type": "state", "state", "signal"}``: a change made from another tab or device;
+- the next batch as HTML: the cards inside ``<div id="feed-cards" hx-swap-oob="beforeend">``
+  for htmx to append, plus the overlay's state swapped out of band.
+
+Everything here is synchronous (ORM, templates); the consumer calls it in a worker thread.
+"""
+from __future__ import annotations
+
+import json
+
+from django.template.loader import render_to_string
+
+from . import selectors, services
+from .forms import ACTIONS, FeedEvent
+from .models import FeedSession
+
+
+def ack_frame(event_id, signal: str | None, state: str | None, duplicate: bool = False) -> dict:
+    return {"type": "ack", "event_id": str(event_id), "signal": signal, "state": state, "duplicate": duplicate}
+
+
+def error_frame(event_id, error: str, field: str | None = None, *, retry: bool = False) -> dict:
+    return {"type": "error", "event_id": str(event_id) if event_id else None, "error": error, "field": field,
+            "retry": retry}
+
+
+def dumps(frame: dict) -> str:
+    return json.dumps(frame, separators=(",", ":"))
+
+
+def apply_event(session_id, event: FeedEvent) -> dict:
+    """Record the event's signal (once per event_id) and return its ack; raises ``FeedError``."""
+    if event.type == "view":
+        outcome = services.record_view(session_id, video_id=event.video, event_id=event.event_id,
+                                       watched_ms=event.watched_ms)
+    elif event.type in ACTIONS:
+        outcome = services.record_action(session_id, video_id=event.video, event_id=event.event_id,
+                                         signal_type=ACTIONS[event.type])
+    else:  # "next" records nothing: its ack reports where the session stands.
+        state = selectors.session_state(session_id)
+        if state is None:
+            raise services.SessionNotFound(f"no feed session {session_id}")
+        return ack_frame(event.event_id, None, state)
+    return ack_frame(event.event_id, outcome.signal, outcome.state, outcome.duplicate)
+
+
+def batch_after(session_id, after: int | None) -> tuple[int, list[selectors.Card], str]:
+    """The batch that follows batch ``after``: (number, cards, the session's state now).
+
+    Asked twice for the same batch (a refill request resent after a reconnect lost the reply),
+    it serves the same cards again rather than a second batch. When the session has moved on
+    further (another tab or device), or the client says nothing, a fresh batch is served.
+    """
+    if after is not None:
+        session = FeedSession.objects.filter(pk=session_id).only("batch_count", "state").first()
+        if session is None:
+            raise services.SessionNotFound(f"no feed session {session_id}")
+        if session.batch_count == after + 1:
+            return after + 1, selectors.served_batch_cards(session_id, after + 1), session.state
+    batch = services.next_batch(session_id)
+    return batch.number, selectors.cards_of_batch(batch), batch.next_state
+
+
+def render_cards(cards: list[selectors.Card], state: str, *, oob: bool) -> str:
+    """The batch's cards as HTML: wrapped for an out-of-band append (websocket) or bare (htmx GET)."""
+    return render_to_string("feed/_batch.html", {"cards": cards, "state": state, "oob": oob})

@@ -1,0 +1,157 @@
+"""Read-only queries of the viewer-facing feed: which feed session a viewer is in, and the cards
+(videos with the reason they were served) that a page or a websocket frame shows.
+
+Nothing here writes; creating sessions and serving batches stay in ``services``.
+"""
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from django.core.exceptions import ValidationError
+
+from catalog.models import Video
+
+from .models import FeedSession, Impression, Signal
+from .services import Batch
+
+#: Where the page view keeps the viewer's feed session id in the Django session; the websocket
+#: consumer and the HTTP fallback read it from there.
+FEED_SESSION_KEY = "feed_session_id"
+
+
+@dataclass(frozen=True)
+class Card:
+    """One video as the feed shows it, with why it was served (for the "why this video" overlay)."""
+
+    video: Video
+    batch: int
+    position: int
+    state: str
+    batch_type: str
+    source: str
+    similarity: float | None
+
+    @property
+    def dom_id(self) -> str:
+        # Batch and position identify a card: a batch that arrives twice (a resent refill
+        # request after a reconnect) repeats these ids, which is how the client drops it.
+        return f"card-{self.batch}-{self.position}"
+
+    @property
+    def duration_ms(self) -> int:
+        return self.video.duration_s * 1000
+
+    @property
+    def duration_label(self) -> str:
+        minutes, seconds = divmod(self.video.duration_s, 60)
+        return f"{minutes}:{seconds:02d}"
+
+    @property
+    def extra_hashtags(self) -> list[str]:
+        """The video's hashtags its caption does not already show."""
+        caption = self.video.caption.lower()
+        return [tag.name for tag in self.video.hashtags.all() if f"#{tag.name.lower()}" not in caption]
+
+    @property
+    def likes(self) -> str:
+        return compact_count(self.video.like_count)
+
+    @property
+    def plays(self) -> str:
+        return compact_count(self.video.play_count)
+
+    @property
+    def hue(self) -> int:
+        """A stable colour per video for the poster card (the catalog's cover images are dead links)."""
+        return (self.video.pk * 47) % 360
+
+
+def compact_count(value: int) -> str:
+    """1234 -> "1.2K", 3400000 -> "3.4M": counts as a feed shows them."""
+    for limit, suffix in ((1_000_000_000, "B"), (1_000_000, "M"), (1_000, "K")):
+        if value >= limit:
+            text = f"{value / limit:.1f}".removesuffix(".0")
+            return f"{text}{suffix}"
+    return str(value)
+
+
+def cards_of_batch(batch: Batch) -> list[Card]:
+    return [
+        Card(item.video, batch.number, item.position, batch.state, batch.batch_type, item.source, item.similarity)
+        for item in batch.items
+    ]
+
+
+def _videos_for_cards():
+    return (
+        Video.objects.select_related("creator", "music")
+        .prefetch_related("hashtags")
+        .defer("embedding", "document", "creator__embedding")  # never shown; costly to parse
+    )
+
+
+def _cards_of_impressions(impressions) -> list[Card]:
+    impressions = list(impressions)
+    videos = _videos_for_cards().in_bulk([i.video_id for i in impressions])
+    return [
+        Card(videos[i.video_id], i.batch_number, i.position, i.state, i.batch_type, i.source, i.similarity)
+        for i in impressions
+    ]
+
+
+def unwatched_cards(session: FeedSession) -> list[Card]:
+    """The latest batch's cards the viewer has not reacted to yet (shown again on a reload)."""
+    if not session.batch_count:
+        return []
+    reacted = Signal.objects.filter(session=session, video__isnull=False).values("video_id")
+    impressions = (
+        Impression.objects.filter(session=session, batch_number=session.batch_count)
+        .exclude(video_id__in=reacted)
+        .order_by("position")
+    )
+    return _cards_of_impressions(impressions)
+
+
+def served_batch_cards(session_id, number: int) -> list[Card]:
+    """The cards of batch ``number`` exactly as they were served."""
+    impressions = Impression.objects.filter(session_id=session_id, batch_number=number).order_by("position")
+    return _cards_of_impressions(impressions)
+
+
+def _by_id(session_id) -> FeedSession | None:
+    try:
+        return FeedSession.objects.select_related("algorithm").filter(pk=uuid.UUID(str(session_id))).first()
+    except (ValueError, ValidationError):
+        return None
+
+
+def anonymous_feed_session(session_id, algorithm: str | None = None) -> FeedSession | None:
+    """The anonymous feed session the Django session points at (if it runs ``algorithm`` when one is named)."""
+    found = _by_id(session_id) if session_id else None
+    if found is None or found.viewer_id is not None:
+        return None
+    if algorithm and found.algorithm.slug != algorithm:
+        return None
+    return found
+
+
+def viewer_feed_session(user, algorithm: str | None = None) -> FeedSession | None:
+    """A logged-in viewer's most recent feed session (on any device), on ``algorithm`` when one is named."""
+    sessions = FeedSession.objects.select_related("algorithm").filter(viewer=user)
+    if algorithm:
+        sessions = sessions.filter(algorithm__slug=algorithm)
+    return sessions.order_by("-updated_at").first()
+
+
+def feed_session_exists(session_id) -> bool:
+    return _by_id(session_id) is not None if session_id else False
+
+
+def session_state(session_id) -> str | None:
+    return FeedSession.objects.filter(pk=session_id).values_list("state", flat=True).first()
+
+
+def last_view_signal(session_id) -> Signal | None:
+    """The signal the session's most recent view produced (the overlay shows it)."""
+    return Signal.objects.filter(session_id=session_id, watched_ms__isnull=False).order_by("-id").first()

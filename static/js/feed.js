@@ -1,0 +1,474 @@
+/* tokfeed's feed client: measures watch time and delivers the viewer's events, none lost.
+ *
+ * How it is built, and why:
+ * - htmx's ws extension owns the socket (ws-connect on #feed): it connects, reconnects with the
+ *   backoff set below, and swaps the server's HTML frames. Those are batches of cards wrapped in
+ *   an hx-swap-oob="beforeend" element, which htmx appends to #feed-cards.
+ * - The server's JSON frames (ack, error, state) are ours: they are read in htmx:wsBeforeMessage,
+ *   which then cancels htmx's swap.
+ * - Every event gets a UUID event_id and waits in an outbox, kept in localStorage per feed session
+ *   so a reload does not lose it, until the server acknowledges it. On every (re)connect the whole
+ *   outbox is sent again in order; the server applies an event_id once and acks repeats as before.
+ * - With no websocket (unsupported, ?transport=http, or down for FALLBACK_AFTER_MS), the outbox is
+ *   POSTed to /feed/events/ one event at a time (CSRF header), and the next batch comes by an htmx
+ *   GET of /feed/batch/. Both ways may deliver the same event: that is safe, see above.
+ * - Watch time: a card's clock runs while it is the current card (most of it on screen), the tab
+ *   is visible and the viewer is not idle (some input in the last IDLE_MS). Wall time, so the loops
+ *   of a short video count. Leaving the card sends a "view" event with the time counted.
+ * - Refill: when the viewer is REFILL_AT cards or fewer from the end, the event being sent carries
+ *   `remaining` and `batch` (the last batch held), and the server answers with the next batch.
+ */
+(function () {
+  "use strict";
+
+  const feed = document.getElementById("feed");
+  const list = document.getElementById("feed-cards");
+  if (!feed || !list) return;
+
+  const REFILL_AT = Number(feed.dataset.refillAt) || 2;
+  const IDLE_MS = Number(feed.dataset.idleMs) || 60000;
+  const FALLBACK_AFTER_MS = 3000;
+  const HTTP_RETRY_MAX_MS = 10000;
+  const csrfToken = document.querySelector('meta[name="csrf-token"]').content;
+
+  // The socket's reconnect backoff: exponential from 250 ms, capped at 8 s, with jitter.
+  if (window.htmx) {
+    htmx.config.wsReconnectDelay = function (retries) {
+      const ceiling = Math.min(8000, 250 * Math.pow(2, retries));
+      return ceiling / 2 + Math.random() * ceiling / 2;
+    };
+  }
+  const websocketWanted = feed.hasAttribute("ws-connect") && "WebSocket" in window;
+  if (!websocketWanted) feed.removeAttribute("ws-connect");
+
+  /* ---------------------------------------------------------------- outbox */
+
+  const storeKey = "tokfeed:outbox:" + feed.dataset.session;
+  let outbox = restoreOutbox();
+
+  function restoreOutbox() {
+    try {
+      const saved = JSON.parse(localStorage.getItem(storeKey) || "[]");
+      return Array.isArray(saved) ? saved : [];
+    } catch (_) {
+      return [];
+    }
+  }
+
+  function saveOutbox() {
+    try {
+      localStorage.setItem(storeKey, JSON.stringify(outbox));
+    } catch (_) { /* storage full or disabled: the outbox still lives in memory */ }
+    feed.dataset.pending = String(outbox.length);
+    showStatus();
+  }
+
+  function newEventId() {
+    if (window.crypto && crypto.randomUUID) return crypto.randomUUID();
+    // randomUUID needs a secure context; getRandomValues does not.
+    const b = crypto.getRandomValues(new Uint8Array(16));
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    const hex = Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
+    return hex.slice(0, 8) + "-" + hex.slice(8, 12) + "-" + hex.slice(12, 16) + "-" + hex.slice(16, 20) + "-" + hex.slice(20);
+  }
+
+  function enqueue(event) {
+    event.event_id = newEventId();
+    outbox.push(event);
+    saveOutbox();
+    flush();
+  }
+
+  function settle(eventId) {
+    const event = outbox.find((e) => e.event_id === eventId);
+    outbox = outbox.filter((e) => e.event_id !== eventId);
+    inFlight.delete(eventId);
+    saveOutbox();
+    return event;
+  }
+
+  /* ---------------------------------------------------------------- transport */
+
+  let socket = null;            // the ws extension's socket wrapper while the socket is open
+  let socketDownSince = Date.now();
+  const inFlight = new Set();   // event_ids sent on the current socket, awaiting their ack
+  let lastBatch = 0;            // the highest batch number among the cards held
+  let requestedAfter = null;    // the batch after which a refill was asked for, until it arrives
+  let httpBusy = false;
+  let httpRetryMs = 500;
+  let flushTimer = null;
+
+  function usingHttp() {
+    if (socket) return false;
+    return !websocketWanted || Date.now() - socketDownSince >= FALLBACK_AFTER_MS;
+  }
+
+  function transport() {
+    return socket ? "ws" : usingHttp() ? "http" : "connecting";
+  }
+
+  function flush() {
+    feed.dataset.transport = transport();
+    if (socket) {
+      for (const event of outbox) {
+        if (!inFlight.has(event.event_id)) sendOnSocket(withRefill(event));
+      }
+      if (wantsRefill()) sendOnSocket(withRefill({ type: "next", event_id: newEventId() }));
+    } else if (usingHttp()) {
+      postNext();
+      if (wantsRefill()) getNextBatch();
+    } else {
+      // The socket may come back any moment; after FALLBACK_AFTER_MS, HTTP takes over.
+      scheduleFlush(FALLBACK_AFTER_MS - (Date.now() - socketDownSince));
+    }
+  }
+
+  function scheduleFlush(delay) {
+    clearTimeout(flushTimer);
+    flushTimer = setTimeout(flush, Math.max(50, delay));
+  }
+
+  function sendOnSocket(payload) {
+    try {
+      socket.sendImmediately(JSON.stringify(payload));
+      if (payload.type !== "next") inFlight.add(payload.event_id);
+    } catch (_) { /* closing: the outbox is resent on the next open */ }
+  }
+
+  // Refill requests ride on the event being sent; they are worked out when it is sent, so a
+  // resent event never carries a stale one.
+  function wantsRefill() {
+    return remainingCards() <= REFILL_AT && requestedAfter !== lastBatch;
+  }
+
+  function withRefill(event) {
+    if (!wantsRefill()) return event;
+    requestedAfter = lastBatch;
+    return Object.assign({}, event, { remaining: remainingCards(), batch: lastBatch });
+  }
+
+  async function postNext() {
+    if (httpBusy || !outbox.length) return;
+    httpBusy = true;
+    const event = outbox[0];
+    try {
+      const response = await fetch(feed.dataset.eventsUrl, {
+        method: "POST",
+        headers: { "Content-Type": "application/json", "X-CSRFToken": csrfToken },
+        body: JSON.stringify(event),
+        credentials: "same-origin",
+      });
+      const frame = await response.json().catch(() => null);
+      if (frame) handleFrame(frame);
+      httpBusy = false;
+      // Acked, or refused for good: on to the next. Anything else is tried again later.
+      if (outbox.includes(event)) throw new Error("HTTP " + response.status);
+      httpRetryMs = 500;
+      flush();
+    } catch (_) {
+      httpBusy = false;
+      httpRetryMs = Math.min(HTTP_RETRY_MAX_MS, httpRetryMs * 2);
+      scheduleFlush(httpRetryMs);
+    }
+  }
+
+  function getNextBatch() {
+    requestedAfter = lastBatch;
+    htmx.ajax("GET", feed.dataset.batchUrl + "?after=" + lastBatch, { target: list, swap: "beforeend" })
+      .catch(() => { requestedAfter = null; });
+  }
+  document.body.addEventListener("htmx:responseError", () => { requestedAfter = null; });
+  document.body.addEventListener("htmx:sendError", () => { requestedAfter = null; scheduleFlush(httpRetryMs); });
+
+  let openSocket = null;  // the WebSocket behind `socket`: a replaced one's late close is ignored
+
+  document.body.addEventListener("htmx:wsOpen", (e) => {
+    socket = e.detail.socketWrapper;
+    openSocket = e.detail.event && e.detail.event.target;
+    socketDownSince = null;
+    inFlight.clear();
+    requestedAfter = null;  // a refill asked on the old socket may have died with it
+    flush();
+  });
+
+  document.body.addEventListener("htmx:wsClose", (e) => {
+    if (e.detail.event && openSocket && e.detail.event.target !== openSocket) return;
+    socket = null;
+    openSocket = null;
+    socketDownSince = socketDownSince || Date.now();
+    inFlight.clear();
+    if (requestedAfter === lastBatch) requestedAfter = null;
+    if (e.detail.event && e.detail.event.code >= 4000) {
+      showStatus("This feed session has ended: reload the page to go on.");
+      return;
+    }
+    flush();
+  });
+
+  document.body.addEventListener("htmx:wsBeforeMessage", (e) => {
+    const message = e.detail.message;
+    if (typeof message === "string" && message.charAt(0) === "{") {
+      e.preventDefault();  // ours, not HTML for htmx to swap
+      try {
+        handleFrame(JSON.parse(message));
+      } catch (_) { /* a frame we cannot read changes nothing */ }
+    }
+  });
+
+  function handleFrame(frame) {
+    if (frame.type === "ack") {
+      const event = settle(frame.event_id);
+      if (frame.state) setText("why-state", frame.state);
+      if (event && event.type === "view" && frame.signal) setText("why-signal", frame.signal);
+    } else if (frame.type === "state") {
+      setText("why-state", frame.state);
+    } else if (frame.type === "error") {
+      // Not applied. A retryable error is sent again later; any other never will succeed.
+      if (frame.event_id && !frame.retry) settle(frame.event_id);
+      if (frame.event_id && frame.retry) inFlight.delete(frame.event_id);
+      if (window.console) console.warn("tokfeed:", frame.error);
+    }
+  }
+
+  // Back online, a socket that looks open may be dead (its TCP connection lost, not yet timed
+  // out): replace it, and the new one resends the outbox.
+  window.addEventListener("online", () => {
+    if (socket) {
+      const stale = socket;
+      socket = null;
+      socketDownSince = Date.now();
+      stale.reconnect();
+    }
+    flush();
+  });
+  window.addEventListener("offline", () => showStatus());
+
+  /* ---------------------------------------------------------------- cards */
+
+  function cards() {
+    return Array.from(list.querySelectorAll(".card"));
+  }
+
+  function remainingCards() {
+    const all = cards();
+    const index = current ? all.indexOf(current.card) : -1;
+    return all.length - 1 - Math.max(index, 0);
+  }
+
+  const visibility = new IntersectionObserver((entries) => {
+    for (const entry of entries) {
+      if (entry.isIntersecting && entry.intersectionRatio >= 0.6) makeCurrent(entry.target);
+    }
+  }, { root: list, threshold: [0.6] });
+
+  function adopt(card) {
+    // A batch delivered twice (both transports, or a resent refill) repeats card ids.
+    if (document.querySelectorAll("#" + CSS.escape(card.id)).length > 1) {
+      card.remove();
+      return;
+    }
+    lastBatch = Math.max(lastBatch, Number(card.dataset.batch) || 0);
+    visibility.observe(card);
+  }
+
+  cards().forEach(adopt);
+  new MutationObserver((mutations) => {
+    let added = false;
+    for (const m of mutations) {
+      m.addedNodes.forEach((node) => {
+        if (node.nodeType === 1 && node.classList.contains("card")) {
+          adopt(node);
+          added = true;
+        }
+      });
+    }
+    if (added) {
+      const empty = list.querySelector(".empty");
+      if (empty) empty.remove();
+      showStatus();
+      flush();  // still near the end (a small batch)? ask again
+    }
+  }).observe(list, { childList: true });
+
+  /* ---------------------------------------------------------------- watch time */
+
+  let current = null;  // { card, countedMs, runningSince (ms timestamp or null) }
+  let lastInputAt = performance.now();
+  let idle = false;
+
+  function clockMayRun() {
+    return document.visibilityState === "visible" && !idle;
+  }
+
+  function pauseClock(watch, at) {
+    if (watch && watch.runningSince !== null) {
+      watch.countedMs += Math.max(0, at - watch.runningSince);
+      watch.runningSince = null;
+    }
+  }
+
+  function resumeClock(watch) {
+    if (watch && watch.runningSince === null && clockMayRun()) watch.runningSince = performance.now();
+  }
+
+  function makeCurrent(card) {
+    if (current && current.card === card) return;
+    const previous = current;
+    current = { card, countedMs: 0, runningSince: null };
+    feed.dataset.current = card.dataset.video;
+    resumeClock(current);
+    startMedia(card);
+    if (previous) leave(previous);  // after the switch, so its refill request sees the new position
+    else flush();
+  }
+
+  function leave(watch) {
+    pauseClock(watch, performance.now());
+    stopMedia(watch.card);
+    enqueue({
+      type: "view",
+      video: Number(watch.card.dataset.video),
+      watched_ms: Math.round(watch.countedMs),
+      duration_ms: Number(watch.card.dataset.durationMs) || 0,
+    });
+  }
+
+  function noteInput() {
+    lastInputAt = performance.now();
+    if (idle) {
+      idle = false;
+      resumeClock(current);
+    }
+  }
+
+  ["pointerdown", "keydown", "wheel", "touchstart", "mousemove"].forEach((name) =>
+    window.addEventListener(name, noteInput, { passive: true, capture: true }));
+  list.addEventListener("scroll", noteInput, { passive: true });
+
+  setInterval(() => {
+    if (!idle && performance.now() - lastInputAt >= IDLE_MS) {
+      idle = true;
+      pauseClock(current, lastInputAt + IDLE_MS);  // time stops when the viewer went idle, not when noticed
+    }
+  }, 1000);
+
+  document.addEventListener("visibilitychange", () => {
+    if (document.visibilityState === "visible") {
+      noteInput();
+      resumeClock(current);
+      flush();
+    } else {
+      pauseClock(current, performance.now());
+    }
+  });
+
+  // Closing or leaving the page leaves the card too: its view is queued (and kept for next time).
+  window.addEventListener("pagehide", () => {
+    if (current) {
+      const watch = current;
+      current = null;
+      leave(watch);
+    }
+  });
+  window.addEventListener("pageshow", (e) => {
+    if (e.persisted) {
+      const onScreen = cards().find((c) => {
+        const r = c.getBoundingClientRect();
+        return r.top >= -r.height * 0.4 && r.top < r.height * 0.4;
+      });
+      if (onScreen) makeCurrent(onScreen);
+    }
+  });
+
+  /* ---------------------------------------------------------------- media */
+
+  function startMedia(card) {
+    const video = card.querySelector("video.media");
+    if (!video) return;
+    if (!video.src && video.dataset.src) {
+      video.addEventListener("playing", () => card.classList.add("playing"));
+      video.addEventListener("error", () => { card.classList.remove("playing"); video.remove(); });
+      video.src = video.dataset.src;
+    }
+    const started = video.play();
+    if (started && started.catch) started.catch(() => { /* unplayable: the poster card stays */ });
+  }
+
+  function stopMedia(card) {
+    const video = card.querySelector("video.media");
+    if (video && video.src) video.pause();
+  }
+
+  /* ---------------------------------------------------------------- controls */
+
+  function go(step) {
+    const all = cards();
+    const index = current ? all.indexOf(current.card) : 0;
+    const target = all[index + step];
+    if (target) {
+      target.scrollIntoView({ behavior: "smooth", block: "start" });
+    } else if (step > 0) {
+      showStatus("Loading more videos…");
+      requestedAfter = null;
+      flush();
+    }
+  }
+
+  feed.addEventListener("click", (e) => {
+    const button = e.target.closest("button");
+    if (!button) return;
+    if (button.dataset.feed === "next") go(1);
+    else if (button.dataset.feed === "prev") go(-1);
+    else if (button.dataset.feed === "why") {
+      const shown = feed.classList.toggle("show-why");
+      button.setAttribute("aria-pressed", String(shown));
+    } else if (button.dataset.action) {
+      act(button);
+    }
+  });
+
+  function act(button) {
+    const card = button.closest(".card");
+    if (!card || button.disabled) return;
+    enqueue({ type: button.dataset.action, video: Number(card.dataset.video) });
+    if (button.dataset.action === "like") {
+      button.setAttribute("aria-pressed", "true");
+      button.disabled = true;
+    } else {
+      card.classList.add("dismissed");
+      card.querySelectorAll(".card-actions button").forEach((b) => { b.disabled = true; });
+      go(1);
+    }
+  }
+
+  document.addEventListener("keydown", (e) => {
+    if (e.altKey || e.ctrlKey || e.metaKey || e.target.closest("input, textarea, select, [contenteditable]")) return;
+    if (e.key === "ArrowDown" || e.key === "j") {
+      e.preventDefault();
+      go(1);
+    } else if (e.key === "ArrowUp" || e.key === "k") {
+      e.preventDefault();
+      go(-1);
+    }
+  });
+
+  /* ---------------------------------------------------------------- status */
+
+  function setText(id, text) {
+    const element = document.getElementById(id);
+    if (element) element.textContent = text;
+  }
+
+  function showStatus(message) {
+    let text = message || "";
+    if (!text && outbox.length && (!socket || navigator.onLine === false)) {
+      text = navigator.onLine === false ? "Offline: " : "Reconnecting: ";
+      text += outbox.length + (outbox.length === 1 ? " view waits to be sent." : " views wait to be sent.");
+    }
+    setText("feed-status", text);
+  }
+
+  feed.dataset.pending = String(outbox.length);
+  flush();
+})();

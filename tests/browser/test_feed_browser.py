@@ -1,0 +1,135 @@
+"""The feed in a real browser: watch time becomes signals, the feed refills, nothing is lost offline."""
+import pytest
+from playwright.sync_api import expect
+
+from algorithms.machine import watch_time_to_signal
+from algorithms.models import Algorithm
+from feed.models import FeedSession, Impression, Signal
+from tests.browser.conftest import ARTIFACTS
+
+pytestmark = pytest.mark.slow
+
+
+class Network:
+    """The page's network, which the test can cut.
+
+    Chromium's offline mode fails HTTP requests but leaves an open websocket working, so the
+    socket is routed through the test, which drops its frames both ways while offline: the
+    socket looks open and is dead, as a lost connection is until it times out.
+    """
+
+    def __init__(self, context):
+        self.context, self.online = context, True
+        context.route_web_socket("**/ws/feed/", self._route)
+
+    def _route(self, page_side):
+        server_side = page_side.connect_to_server()
+        page_side.on_message(lambda message: self.online and server_side.send(message))
+        server_side.on_message(lambda message: self.online and page_side.send(message))
+
+    def go_offline(self):
+        self.online = False
+        self.context.set_offline(True)
+
+    def go_online(self):
+        self.online = True
+        self.context.set_offline(False)
+
+
+def open_feed(context, url):
+    page = context.new_page()
+    errors = []
+    page.on("pageerror", lambda error: errors.append(error))
+    page.goto(url)
+    expect(page.locator("#feed-cards .card")).to_have_count(5)
+    return page, errors
+
+
+def card_video(page, index: int) -> int:
+    return int(page.locator("#feed-cards .card").nth(index).get_attribute("data-video"))
+
+
+def move_on(page, to_index: int):
+    """Press j and wait until card ``to_index`` is the one on screen."""
+    page.keyboard.press("j")
+    expect(page.locator("#feed")).to_have_attribute("data-current", str(card_video(page, to_index)))
+
+
+def test_watch_time_refills_and_offline_views(feed_server, browser_context):
+    # Thresholds in the hundreds of milliseconds keep the test fast; the machine is the same.
+    Algorithm.objects.filter(slug="seed-default").update(high_attention_ms=1500, mid_attention_ms=1000,
+                                                         low_attention_ms=500)
+    network = Network(browser_context)
+    page, errors = open_feed(browser_context, feed_server + "/?debug=1")
+    feed = page.locator("#feed")
+    expect(feed).to_have_attribute("data-transport", "ws")
+    expect(feed).to_have_attribute("data-current", str(card_video(page, 0)))
+    session = FeedSession.objects.get()
+    first = card_video(page, 0)
+
+    # Past the HIGH threshold on the first card, then on to the next.
+    page.wait_for_timeout(2000)
+    move_on(page, 1)
+    expect(page.locator("#why-signal")).to_have_text("HIGH_ATTN")
+    expect(page.locator("#why-state")).to_have_text("H")
+    signal = Signal.objects.get(session=session, video_id=first)
+    assert signal.type == "HIGH_ATTN" and 1500 <= signal.watched_ms < 15000, signal.watched_ms
+    session.refresh_from_db()
+    assert session.state == "H"
+
+    # Two cards from the end: the next batch is appended.
+    move_on(page, 2)
+    expect(page.locator("#feed-cards .card")).to_have_count(10)
+    assert Impression.objects.filter(session=session, batch_number=2).count() == 5
+    expect(feed).to_have_attribute("data-pending", "0")
+    page.screenshot(path=ARTIFACTS / "feed-375.png")
+
+    # Offline: two views wait in the outbox...
+    network.go_offline()
+    offline_views = [card_video(page, 2), card_video(page, 3)]
+    page.wait_for_timeout(700)
+    move_on(page, 3)
+    page.wait_for_timeout(700)
+    move_on(page, 4)
+    expect(feed).to_have_attribute("data-pending", "2")
+    expect(page.locator("#feed-status")).to_contain_text("Offline: 2 views wait")
+    page.wait_for_timeout(1000)
+    assert not Signal.objects.filter(session=session, video_id__in=offline_views).exists()
+
+    # ...and are recorded once each when the network is back (on a new socket).
+    network.go_online()
+    expect(feed).to_have_attribute("data-pending", "0", timeout=30_000)
+    expect(feed).to_have_attribute("data-transport", "ws", timeout=30_000)
+    page.wait_for_timeout(500)  # a duplicate, were one sent, would have been applied by now
+    recorded = {s.video_id: s for s in Signal.objects.filter(session=session, video_id__in=offline_views)}
+    assert Signal.objects.filter(session=session, video_id__in=offline_views).count() == 2
+    assert set(recorded) == set(offline_views)
+    # The second was on screen for at least 0.7 s (more on a loaded machine): its signal is what
+    # the thresholds make of the time measured offline, not a skip.
+    second = recorded[offline_views[1]]
+    assert second.watched_ms >= 650
+    thresholds = Algorithm.objects.get(pk=session.algorithm_id).thresholds
+    assert second.type == watch_time_to_signal(second.watched_ms, thresholds) != "SKIP"
+
+    page.set_viewport_size({"width": 1280, "height": 800})
+    page.wait_for_timeout(300)
+    page.screenshot(path=ARTIFACTS / "feed-1280.png")
+    assert errors == []
+
+
+def test_the_feed_works_over_http_without_a_websocket(feed_server, browser_context):
+    page, errors = open_feed(browser_context, feed_server + "/?transport=http")
+    feed = page.locator("#feed")
+    expect(feed).to_have_attribute("data-transport", "http")
+    session = FeedSession.objects.get()
+    viewed = [card_video(page, 0), card_video(page, 1)]
+    move_on(page, 1)
+    move_on(page, 2)  # two cards from the end: the next batch comes by an htmx GET
+    expect(page.locator("#feed-cards .card")).to_have_count(10)
+    expect(feed).to_have_attribute("data-pending", "0")
+    assert sorted(Signal.objects.filter(session=session).values_list("video_id", flat=True)) == sorted(viewed)
+    assert Impression.objects.filter(session=session, batch_number=2).count() == 5
+    page.get_by_role("button", name="Like").nth(2).click()
+    expect(feed).to_have_attribute("data-pending", "0")
+    assert Signal.objects.filter(session=session, type="LIKE", video_id=card_video(page, 2)).count() == 1
+    assert errors == []

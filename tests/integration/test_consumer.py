@@ -1,0 +1,160 @@
+"""The feed websocket through the whole ASGI stack (origin check, Django session, consumer) on the
+real database, with the in-memory and the Redis channel layer.
+
+The consumer does its database work in worker threads, which see only committed rows: these
+tests are transactional and bring their own small catalog (``small_catalog``). pytest-asyncio is
+not a dependency: each test drives its coroutine with ``async_to_sync``.
+"""
+import os
+import re
+import uuid
+
+import pytest
+import redis
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from channels.testing import WebsocketCommunicator
+from django.conf import settings as django_settings
+from django.contrib.sessions.backends.db import SessionStore
+from django.db import connection
+
+from feed import services
+from feed.models import FeedSession, Impression, Signal
+from feed.selectors import FEED_SESSION_KEY
+from tokfeed.asgi import application
+
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/14")
+OUR_ORIGIN = (b"origin", b"http://127.0.0.1:8000")
+TIMEOUT = 30  # seconds; generous because the machine is shared, never reached when things work
+
+
+def socket(*headers) -> WebsocketCommunicator:
+    return WebsocketCommunicator(application, "/ws/feed/", headers=list(headers))
+
+
+@pytest.fixture
+def viewer(small_catalog, monkeypatch):
+    """A feed session that has served its first batch, and the cookie of the Django session holding it."""
+    # Worker threads open their own connections: they must not outlive the test (the test
+    # database is dropped at the end, which fails while a connection is open).
+    monkeypatch.setitem(connection.settings_dict, "CONN_MAX_AGE", 0)
+    session = services.start_session()
+    batch = services.next_batch(session.id)  # what the page showed
+    store = SessionStore()
+    store[FEED_SESSION_KEY] = str(session.id)
+    store.create()
+    cookie = (b"cookie", f"{django_settings.SESSION_COOKIE_NAME}={store.session_key}".encode())
+    yield session, [item.video.pk for item in batch.items], cookie
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()")
+        assert cursor.fetchone()[0] == 0, "the consumer left database connections open"
+
+
+@pytest.fixture(params=["in-memory", "redis"])
+def channel_layer(request, settings):
+    if request.param == "redis":
+        try:
+            redis.Redis.from_url(REDIS_URL).ping()
+        except redis.ConnectionError as exc:
+            pytest.fail(f"Redis must run at {REDIS_URL} for this test: {exc}")
+        settings.CHANNEL_LAYERS = {"default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [REDIS_URL], "prefix": f"tokfeed-test-{uuid.uuid4().hex[:8]}"},
+        }}
+    else:
+        settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    return request.param
+
+
+def test_views_are_acked_applied_once_and_refilled(viewer, channel_layer):
+    session, videos, cookie = viewer
+    first_event = str(uuid.uuid4())
+
+    async def scenario():
+        tab, other_tab = socket(OUR_ORIGIN, cookie), socket(OUR_ORIGIN, cookie)
+        assert (await tab.connect(timeout=TIMEOUT))[0]
+        assert (await other_tab.connect(timeout=TIMEOUT))[0]
+
+        # A 16 s view: HIGH_ATTN, and the machine jumps to H; the viewer's other tab hears of it.
+        await tab.send_json_to({"type": "view", "event_id": first_event, "video": videos[0],
+                                "watched_ms": 16000, "duration_ms": 20000})
+        assert await tab.receive_json_from(timeout=TIMEOUT) == {
+            "type": "ack", "event_id": first_event, "signal": "HIGH_ATTN", "state": "H", "duplicate": False}
+        assert await other_tab.receive_json_from(timeout=TIMEOUT) == {
+            "type": "state", "state": "H", "signal": "HIGH_ATTN"}
+
+        # The same event resent (after a reconnect) is acked as it was and changes nothing.
+        await tab.send_json_to({"type": "view", "event_id": first_event, "video": videos[0], "watched_ms": 500})
+        assert await tab.receive_json_from(timeout=TIMEOUT) == {
+            "type": "ack", "event_id": first_event, "signal": "HIGH_ATTN", "state": "H", "duplicate": True}
+
+        # Malformed events get an error frame; the connection stays open.
+        await tab.send_to(text_data="{not json")
+        error = await tab.receive_json_from(timeout=TIMEOUT)
+        assert error["type"] == "error" and error["event_id"] is None and "JSON" in error["error"]
+        bad_id = str(uuid.uuid4())
+        await tab.send_json_to({"type": "view", "event_id": bad_id, "video": "first", "watched_ms": 10})
+        error = await tab.receive_json_from(timeout=TIMEOUT)
+        assert (error["type"], error["event_id"], error["field"], error["retry"]) == ("error", bad_id, "video", False)
+
+        # Two cards from the end: the ack, then the next batch as cards for htmx to append.
+        skip_event = str(uuid.uuid4())
+        await tab.send_json_to({"type": "view", "event_id": skip_event, "video": videos[1], "watched_ms": 1200,
+                                "duration_ms": 9000, "remaining": 2, "batch": 1})
+        ack = await tab.receive_json_from(timeout=TIMEOUT)
+        assert (ack["event_id"], ack["signal"], ack["state"]) == (skip_event, "SKIP", "H")
+        fragment = await tab.receive_from(timeout=TIMEOUT)
+
+        # Asking again for the same batch on this connection gets the ack only.
+        next_event = str(uuid.uuid4())
+        await tab.send_json_to({"type": "next", "event_id": next_event, "batch": 1})
+        ack = await tab.receive_json_from(timeout=TIMEOUT)
+        assert (ack["event_id"], ack["signal"], ack["state"]) == (next_event, None, "M")
+        assert await tab.receive_nothing(timeout=0.3)
+
+        await tab.disconnect()
+        await other_tab.disconnect()
+        layer = get_channel_layer()
+        if hasattr(layer, "close_pools"):
+            await layer.close_pools()
+        return fragment
+
+    fragment = async_to_sync(scenario)()
+
+    assert fragment.startswith('<div id="feed-cards" hx-swap-oob="beforeend">')
+    served = re.findall(r'<article class="card" id="card-2-(\d)"[^>]*?data-video="(\d+)"', fragment, re.S)
+    batch_two = list(Impression.objects.filter(session=session, batch_number=2).order_by("position")
+                     .values_list("position", "video_id"))
+    assert [(int(p), int(v)) for p, v in served] == batch_two and len(batch_two) == 5
+    # Served from H (personalised around the 16 s view), then the BATCH edge moved on to M.
+    assert Impression.objects.filter(session=session, batch_number=2, state="H", source="ann").count() == 5
+    assert '<output id="why-state" hx-swap-oob="true">M</output>' in fragment
+
+    signals = list(Signal.objects.filter(session=session).order_by("id").values_list("type", "watched_ms"))
+    assert signals == [("HIGH_ATTN", 16000), ("SKIP", 1200)]
+    assert FeedSession.objects.get(pk=session.pk).state == "M"
+
+
+def test_sockets_from_other_origins_are_refused(db):
+    async def connect(*headers):
+        communicator = socket(*headers)
+        connected, _ = await communicator.connect(timeout=TIMEOUT)
+        await communicator.disconnect()
+        return connected
+
+    assert async_to_sync(connect)((b"origin", b"http://evil.example"),) is False
+    assert async_to_sync(connect)() is False  # no Origin header at all
+
+
+def test_a_socket_without_a_feed_session_is_told_and_closed(db):
+    async def scenario():
+        communicator = socket(OUR_ORIGIN)
+        assert (await communicator.connect(timeout=TIMEOUT))[0]
+        error = await communicator.receive_json_from(timeout=TIMEOUT)
+        closed = await communicator.receive_output(timeout=TIMEOUT)
+        await communicator.disconnect()
+        return error, closed
+
+    error, closed = async_to_sync(scenario)()
+    assert error["type"] == "error" and "feed page" in error["error"]
+    assert closed == {"type": "websocket.close", "code": 4401}
