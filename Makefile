@@ -31,4 +31,5 @@ test: install
 
 bench: install
 	$(PY) bench/embed.py
+	$(PY) bench/batch.py
 	$(PY) bench/ws.py
