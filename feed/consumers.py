@@ -5,14 +5,13 @@ The protocol is in ``feed.events``. The viewer's feed session comes from the Dja
 in ``tokfeed.asgi``.
 
 Each connection handles its messages one at a time, so a viewer's events reach the state
-machine in the order they were sent. The database work runs in a thread pool
-(``thread_sensitive=False``) rather than on the single thread Channels uses by default, so one
-viewer's batch (an ANN query) does not hold up every other viewer's acks.
+machine in the order they were sent. The database work runs in small thread pools of our own
+rather than on the single thread Channels uses by default, so one viewer's batch (an ANN query)
+does not hold up every other viewer's acks.
 """
 from __future__ import annotations
 
 import logging
-import os
 from concurrent.futures import ThreadPoolExecutor
 
 from asgiref.sync import sync_to_async
@@ -29,8 +28,11 @@ logger = logging.getLogger(__name__)
 NO_FEED_SESSION = 4401
 
 
-EVENT_THREADS = ThreadPoolExecutor(int(os.environ.get("EV_T", "2")), thread_name_prefix="feed-events")
-BATCH_THREADS = ThreadPoolExecutor(int(os.environ.get("BA_T", "2")), thread_name_prefix="feed-batches")
+# The database work is mostly Python (the ORM) under one GIL, so a few threads suffice: two, so
+# one call computes while another waits on PostgreSQL. Batches (an ANN query and a render, a few
+# times an ack's work) have threads of their own, so acks never queue behind them.
+EVENT_THREADS = ThreadPoolExecutor(2, thread_name_prefix="feed-events")
+BATCH_THREADS = ThreadPoolExecutor(2, thread_name_prefix="feed-batches")
 
 
 def in_worker_thread(func, executor=None):
@@ -100,7 +102,7 @@ class FeedConsumer(AsyncWebsocketConsumer):
             await self._send_frame(events.error_frame(event.event_id, "server error; send it again", retry=True))
             return
         await self._send_frame(ack)
-        if ack["signal"] and not ack["duplicate"] and os.environ.get("BCAST", "1") == "1":
+        if ack["signal"] and not ack["duplicate"]:
             await self.channel_layer.group_send(self.group, {
                 "type": "feed.state", "state": ack["state"], "signal": ack["signal"], "sender": self.channel_name,
             })
