@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The browser tests drive Debian's chromium (never a browser downloaded by `playwright install`:
+# The browser tests drive Debian's chromium (never a browser build that Playwright downloads:
 # machines here reach only the package registries). Install it with apt-get when it is missing.
 set -u
 CHROMIUM=/usr/bin/chromium

@@ -2,7 +2,7 @@
 
 The server runs in a subprocess (an ASGI server with websockets, as in production), so the
 tests are transactional and bring their own small catalog (``small_catalog``).
-Install the browser with ``bash scripts/ensure-chromium.sh`` (never ``playwright install``).
+Install the browser with ``bash scripts/ensure-chromium.sh`` (never a browser that Playwright downloads).
 """
 import os
 import socket
