@@ -115,7 +115,9 @@ def bucket_vector(bucket: dict) -> np.ndarray | None:
 
 def _locked_session(session_id) -> FeedSession:
     try:
-        return FeedSession.objects.select_for_update().select_related("algorithm").get(pk=session_id)
+        # of=("self",): lock the session row only. A bare FOR UPDATE would also lock the joined
+        # algorithm row, serialising every session of that algorithm (and the operator's edits).
+        return FeedSession.objects.select_for_update(of=("self",)).select_related("algorithm").get(pk=session_id)
     except (FeedSession.DoesNotExist, ValidationError, ValueError, TypeError):
         raise SessionNotFound(f"no feed session {session_id}") from None
 

@@ -2,7 +2,9 @@
 import threading
 import uuid
 
-from django.db import connection
+from django.db import connection, transaction
+
+from algorithms.models import Algorithm
 
 from catalog.models import Video
 from feed import services
@@ -50,3 +52,36 @@ def test_two_threads_posting_signals_to_one_session_lose_nothing(small_catalog):
     assert session.batch_count == 6
     assert session.impressions.count() == 30
     assert session.impressions.values("video").distinct().count() == 30
+
+
+def test_a_locked_session_does_not_block_other_sessions_of_its_algorithm(small_catalog):
+    """The session lock covers the session row only, not the algorithm row it joins: a batch
+    being built on one session must not hold up signals on every other session of the same
+    algorithm (nor an operator's edit of it)."""
+    first, second = services.start_session(), services.start_session()
+    assert first.algorithm_id == second.algorithm_id
+    video = Video.objects.values_list("id", flat=True).first()
+    holding, release = threading.Event(), threading.Event()
+
+    def hold_first_session():
+        try:
+            with transaction.atomic():
+                services._locked_session(first.id)
+                holding.set()
+                release.wait(10)
+        finally:
+            connection.close()
+
+    holder = threading.Thread(target=hold_first_session)
+    holder.start()
+    try:
+        assert holding.wait(10)
+        with transaction.atomic():
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL lock_timeout = '2s'")  # blocked = an error, not a hang
+            outcome = services.record_view(second.id, video_id=video, event_id=uuid.uuid4(), watched_ms=16000)
+            Algorithm.objects.filter(pk=first.algorithm_id).update(name="edited while a session is locked")
+    finally:
+        release.set()
+        holder.join()
+    assert outcome.signal == "HIGH_ATTN"
