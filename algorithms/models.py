@@ -25,6 +25,10 @@ class Algorithm(models.Model):
     low_attention_ms = models.PositiveIntegerField(default=machine.DEFAULT_THRESHOLDS.low_ms)
     batch_size = models.PositiveIntegerField(default=5, validators=[MinValueValidator(1)])
     updated_at = models.DateTimeField(auto_now=True)
+    version = models.BigIntegerField(
+        default=0, editable=False,
+        help_text="Changes whenever this algorithm, one of its states, edges or signal types changes.",
+    )
 
     class Meta:
         ordering = ["-is_default", "name"]

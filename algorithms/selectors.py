@@ -1,12 +1,24 @@
 """Reading algorithms out of the database as plain ``Blueprint`` values.
 
-Nothing here caches: the feed reads the blueprint for every batch and every signal, so an
-operator's edit applies to the very next one (three small indexed queries).
+The feed reads the blueprint for every batch and every signal, so an operator's edit must apply
+to the very next one. Blueprints are cached in memory by ``Algorithm.version``, which triggers
+in the database change on every write to an algorithm, its states, edges or signal types
+(migration 0003): each call reads the algorithm's current version (one primary-key lookup) and
+rebuilds the blueprint only when it changed.
 """
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
+
 from . import machine
 from .models import Algorithm
+
+#: Blueprints kept per process (one per algorithm version in use; old versions age out).
+CACHED_BLUEPRINTS = 64
+
+_cache: OrderedDict[int, machine.Blueprint] = OrderedDict()
+_cache_lock = threading.Lock()
 
 
 def default_algorithm() -> Algorithm:
@@ -17,7 +29,31 @@ def default_algorithm() -> Algorithm:
     return algorithm
 
 
-def load_blueprint(algorithm: Algorithm) -> machine.Blueprint:
+def load_blueprint(algorithm: Algorithm | int) -> machine.Blueprint:
+    """The algorithm as it is in the database now (an instance's own fields may be stale)."""
+    algorithm_id = algorithm if isinstance(algorithm, int) else algorithm.pk
+    version = Algorithm.objects.filter(pk=algorithm_id).values_list("version", flat=True).first()
+    if version is None:
+        raise Algorithm.DoesNotExist(f"no algorithm {algorithm_id}")
+    # Versions come from one sequence for all algorithms and are never reused, so a version
+    # alone names one algorithm's content.
+    with _cache_lock:
+        blueprint = _cache.get(version)
+        if blueprint is not None:
+            _cache.move_to_end(version)
+            return blueprint
+    blueprint = _read_blueprint(algorithm_id)
+    with _cache_lock:
+        _cache[version] = blueprint
+        while len(_cache) > CACHED_BLUEPRINTS:
+            _cache.popitem(last=False)
+    return blueprint
+
+
+def _read_blueprint(algorithm_id: int) -> machine.Blueprint:
+    # Read after the version: if an edit commits in between, the rows are newer than the
+    # version they are cached under, never older.
+    algorithm = Algorithm.objects.prefetch_related("states", "edges", "signal_types").get(pk=algorithm_id)
     return machine.Blueprint(
         states=[machine.StateSpec(s.name, s.batch_type, s.params) for s in algorithm.states.all()],
         edges=[machine.EdgeSpec(e.start, e.end, e.trigger) for e in algorithm.edges.all()],
