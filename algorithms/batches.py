@@ -172,12 +172,13 @@ class Candidate:
 class Catalog(Protocol):
     """What batch assembly needs from the catalog. Vectors are normalised."""
 
-    def search(
-        self, query: np.ndarray, k: int, exclude: frozenset[int], min_similarity: float = -1.0
-    ) -> list[tuple[int, float]]:
-        """Up to ``k`` ``(id, cosine)`` pairs nearest to ``query``, nearest
-        first, with cosine >= ``min_similarity`` and no id in ``exclude``.
-        Fewer than ``k`` only when fewer items qualify."""
+    def search_many(
+        self, queries: Sequence[np.ndarray], k: int, exclude: frozenset[int], min_similarity: float = -1.0
+    ) -> list[list[tuple[int, float]]]:
+        """For each query, up to ``k`` ``(id, cosine)`` pairs nearest to it,
+        nearest first, with cosine >= ``min_similarity`` and no id in
+        ``exclude``. Fewer than ``k`` only when fewer items qualify. (One call
+        for all of a batch's queries, so a database can answer them at once.)"""
 
     def random_unseen(
         self, k: int, exclude: frozenset[int], rng: np.random.Generator, popularity_weighted: bool = False
@@ -263,6 +264,9 @@ class InMemoryCatalog:
         order = rows[np.lexsort((self._ids[rows], -sims[rows]))][:k]
         return [(int(self._ids[row]), float(sims[row])) for row in order]
 
+    def search_many(self, queries, k, exclude=frozenset(), min_similarity=-1.0):
+        return [self.search(query, k, exclude, min_similarity) for query in queries]
+
     def random_unseen(self, k, exclude, rng, popularity_weighted=False):
         rows = np.flatnonzero(self._eligible(exclude))
         k = min(k, len(rows))
@@ -323,10 +327,12 @@ def _recall(
     round-robin across queries or MMR over the pooled candidates)."""
     if k <= 0 or not queries:
         return []
-    queries = [add_noise(q, params.mu, rng) for q in queries]
+    # k slots can show at most k interests: query the first k (interests come newest first).
+    # Round-robin would take nothing from the others anyway, and each query is an index scan.
+    queries = [add_noise(q, params.mu, rng) for q in queries[:k]]
     # A threshold of 0 means "off" (FirstBatch), not "drop negative cosines".
     floor = params.apply_threshold if params.apply_threshold > 0 else -1.0
-    results = [catalog.search(q, batch_size * OVERFETCH, seen, floor) for q in queries]
+    results = catalog.search_many(queries, batch_size * OVERFETCH, seen, floor)
 
     if params.apply_mmr:
         best: dict[int, float] = {}
@@ -431,7 +437,9 @@ def build_batch(
       toward the viewer's interest when there is one (uniformly otherwise);
     - ``personalized``: ANN recall around ``interest_vectors`` (with ``mu``
       noise), keeping cosines >= ``apply_threshold``, round-robin across
-      queries or MMR-diversified; random when the viewer has no positive signal;
+      queries or MMR-diversified (with ``k`` targeted slots, only the ``k``
+      newest interests are queried); random when the viewer has no positive
+      signal;
     - ``biased``: the same around ``bias_vectors`` blended with the viewer's
       interest (see ``_bias_queries``); plain personalised without bias vectors.
 

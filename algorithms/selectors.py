@@ -29,12 +29,17 @@ def default_algorithm() -> Algorithm:
     return algorithm
 
 
-def load_blueprint(algorithm: Algorithm | int) -> machine.Blueprint:
-    """The algorithm as it is in the database now (an instance's own fields may be stale)."""
+def load_blueprint(algorithm: Algorithm | int, *, version: int | None = None) -> machine.Blueprint:
+    """The algorithm as it is in the database now (an instance's own fields may be stale).
+
+    Pass ``version`` only when it was read in the same statement as the caller's current view
+    of the algorithm (e.g. joined to a session row just locked); it saves a query.
+    """
     algorithm_id = algorithm if isinstance(algorithm, int) else algorithm.pk
-    version = Algorithm.objects.filter(pk=algorithm_id).values_list("version", flat=True).first()
     if version is None:
-        raise Algorithm.DoesNotExist(f"no algorithm {algorithm_id}")
+        version = Algorithm.objects.filter(pk=algorithm_id).values_list("version", flat=True).first()
+        if version is None:
+            raise Algorithm.DoesNotExist(f"no algorithm {algorithm_id}")
     # Versions come from one sequence for all algorithms and are never reused, so a version
     # alone names one algorithm's content.
     with _cache_lock:

@@ -67,6 +67,9 @@ class Signal(models.Model):
 
     class Meta:
         ordering = ["session", "id"]
+        # A batch reads a session's latest signals: without (session, id) PostgreSQL walks the
+        # whole table's primary key backwards to find them.
+        indexes = [models.Index(fields=["session", "id"], name="signal_session_latest")]
         constraints = [models.UniqueConstraint(fields=["session", "event_id"], name="one_signal_per_event")]
 
     def __str__(self):

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import connection, transaction
+from django.utils import timezone
 
 from algorithms import machine
 from algorithms.batches import BatchParams, build_batch
@@ -22,7 +23,7 @@ from algorithms.models import Algorithm
 from algorithms.selectors import default_algorithm, load_blueprint
 from algorithms.vectors import WeightedSignal, normalize
 from catalog.models import Topic, Video
-from catalog.selectors import VideoCatalog
+from catalog.selectors import VideoCatalog, vector_from_bytes
 
 from .models import FeedSession, Impression, Signal
 
@@ -131,27 +132,70 @@ def _current_state(session: FeedSession, blueprint: machine.Blueprint) -> str:
     return blueprint.initial
 
 
+# --- the batch's SQL ---------------------------------------------------------------------------
+# A batch is served every few views, so its statements are written out: on a small machine an
+# ORM query costs about 1 ms of Python, several times the statement itself (bench/batch.py).
+
 def _recent_signals(session: FeedSession, blueprint: machine.Blueprint, last_n: int) -> list[WeightedSignal]:
     """The session's last ``last_n`` signals that carry a vector (positive or negative), oldest
     first, weighted by the algorithm as it is now."""
     specs = {s.name: s for s in blueprint.signals if s.polarity != machine.NEUTRAL}
-    rows = list(
-        Signal.objects.filter(session=session, type__in=list(specs), video__embedding__isnull=False)
-        .order_by("-id")
-        .values_list("type", "video__embedding")[:last_n]
-    )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""SELECT s.type, vector_send(v.embedding)
+                  FROM {Signal._meta.db_table} s JOIN {Video._meta.db_table} v ON v.id = s.video_id
+                 WHERE s.session_id = %s AND s.type = ANY(%s) AND v.embedding IS NOT NULL
+                 ORDER BY s.id DESC LIMIT %s""",
+            [session.pk, list(specs), last_n],
+        )
+        rows = cursor.fetchall()
     return [
-        WeightedSignal(np.asarray(vector, dtype=np.float32), specs[kind].weight, specs[kind].polarity)
+        WeightedSignal(vector_from_bytes(vector), specs[kind].weight, specs[kind].polarity)
         for kind, vector in reversed(rows)
     ]
+
+
+def _seen_video_ids(session: FeedSession) -> frozenset[int]:
+    """The videos served in the session's current cycle (history exclusion)."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT video_id FROM {Impression._meta.db_table} WHERE session_id = %s AND cycle = %s",
+                       [session.pk, session.cycle])
+        return frozenset(pk for pk, in cursor.fetchall())
+
+
+def _record_batch(session: FeedSession, number: int, state: str, batch_type: str, picked) -> None:
+    """Store the batch's impressions and the session's progress, in one statement."""
+    now = timezone.now()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""WITH served AS (
+                    INSERT INTO {Impression._meta.db_table}
+                           (session_id, video_id, position, cycle, source, similarity,
+                            batch_number, state, batch_type, created_at)
+                    SELECT %s, video_id, position, cycle, source, similarity, %s, %s, %s, %s
+                      FROM unnest(%s::bigint[], %s::int[], %s::int[], %s::text[], %s::float8[])
+                           AS batch(video_id, position, cycle, source, similarity)
+                )
+                UPDATE {FeedSession._meta.db_table} SET state = %s, batch_count = %s, cycle = %s, updated_at = %s
+                 WHERE id = %s""",
+            [session.pk, number, state, batch_type, now,
+             [c.id for c, _ in picked], list(range(len(picked))), [cycle for _, cycle in picked],
+             [c.source for c, _ in picked], [c.similarity for c, _ in picked],
+             session.state, session.batch_count, session.cycle, now, session.pk],
+        )
 
 
 def next_batch(session_id) -> Batch:
     """Serve the next batch with the current state's params, then follow the BATCH edge."""
     with transaction.atomic():
+        with connection.cursor() as cursor:
+            # A batch lost to a crash in the next few hundred ms is served afresh: not worth
+            # waiting for the WAL flush (signals, which must not be lost, keep waiting).
+            cursor.execute("SET LOCAL synchronous_commit = off")
         session = _locked_session(session_id)
         algorithm = session.algorithm
-        blueprint = load_blueprint(algorithm)
+        # The algorithm row was read with the session, just now: its version is current.
+        blueprint = load_blueprint(algorithm.pk, version=algorithm.version)
         state_name = _current_state(session, blueprint)
         state = blueprint.state(state_name)
         params = BatchParams.from_mapping(state.params)
@@ -160,7 +204,7 @@ def next_batch(session_id) -> Batch:
         catalog = VideoCatalog()
         # Seeded by session and batch number: the same batch can be rebuilt to explain it.
         rng = np.random.default_rng([session.id.int % 2**63, session.batch_count])
-        seen = frozenset(Impression.objects.filter(session=session, cycle=session.cycle).values_list("video_id", flat=True))
+        seen = _seen_video_ids(session)
 
         size = algorithm.batch_size
         picked = [(c, session.cycle) for c in build_batch(state.batch_type, params, catalog, signals, size, seen, rng, bias)]
@@ -172,14 +216,9 @@ def next_batch(session_id) -> Batch:
                 state.batch_type, params, catalog, signals, size - len(picked), chosen, rng, bias)]
 
         number = session.batch_count + 1
-        Impression.objects.bulk_create(
-            Impression(session=session, video_id=c.id, batch_number=number, position=i, cycle=cycle,
-                       state=state_name, batch_type=state.batch_type, source=c.source, similarity=c.similarity)
-            for i, (c, cycle) in enumerate(picked)
-        )
         next_state = machine.step(blueprint, state_name, machine.BATCH)
         session.state, session.batch_count = next_state, number
-        session.save(update_fields=["state", "batch_count", "cycle", "updated_at"])
+        _record_batch(session, number, state_name, state.batch_type, picked)
 
     videos = (
         Video.objects.select_related("creator", "music")

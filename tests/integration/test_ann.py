@@ -56,3 +56,34 @@ def test_search_past_a_long_history_is_full_and_exact(catalog_db):
         row_of = {pk: r for r, pk in enumerate(ids)}
         expected = np.sort(vectors[[row_of[pk] for pk in order[seen_count:]]] @ query)[::-1][: len(found)]
         np.testing.assert_allclose([sim for _, sim in found], expected, atol=1e-5)
+
+
+def test_search_many_answers_each_query_as_search_does_at_every_depth(catalog_db):
+    """Several queries in one statement: each answer is its own query's, even when one query
+    needs the exact fallback and another is served by the first, shallow pull."""
+    from catalog.selectors import VideoCatalog
+
+    ids, vectors = _all_vectors()
+    catalog = VideoCatalog()
+    near, far = vectors[0], -vectors[0]
+    # The videos nearest to `near` are seen: `near` must go deep, `far` is answered at once.
+    seen = frozenset(ids[np.argsort(-(vectors @ near), kind="stable")][:995].tolist())
+    many = catalog.search_many([near, far, near], 10, seen)
+    assert many == [catalog.search(near, 10, seen), catalog.search(far, 10, seen), catalog.search(near, 10, seen)]
+    row_of = {pk: r for r, pk in enumerate(ids)}
+    for query, found in zip([near, far], many):
+        assert not seen & {pk for pk, _ in found}
+        sims = vectors[[row_of[pk] for pk in ids if pk not in seen]] @ query
+        np.testing.assert_allclose([sim for _, sim in found], np.sort(sims)[::-1][: len(found)], atol=1e-5)
+    assert len(many[0]) == min(10, len(ids) - len(seen))
+
+
+def test_vectors_are_read_exactly_in_the_order_asked(catalog_db):
+    from catalog.selectors import VideoCatalog
+
+    rows = list(Video.objects.order_by("-id").values_list("id", "embedding")[:5])
+    asked = [rows[3][0], rows[0][0], rows[3][0], rows[1][0]]
+    expected = np.array([dict(rows)[pk] for pk in asked], dtype=np.float32)
+    found = VideoCatalog().vectors(asked)
+    assert found.dtype == np.float32 and found.shape == (4, 384)
+    np.testing.assert_array_equal(found, expected)

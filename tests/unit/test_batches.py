@@ -195,6 +195,31 @@ def test_alpha_one_covers_two_interests_a_mean_would_blur(three_clusters):
     assert len(in_cluster(multi, 100)) == 5
 
 
+class CountingCatalog(InMemoryCatalog):
+    """Records how many query vectors each search is asked."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.queries_asked: list[int] = []
+
+    def search_many(self, queries, k, exclude=frozenset(), min_similarity=-1.0):
+        self.queries_asked.append(len(queries))
+        return super().search_many(queries, k, exclude, min_similarity)
+
+
+@pytest.mark.parametrize("apply_mmr", [False, True])
+def test_interests_beyond_the_targeted_slots_are_not_queried(apply_mmr):
+    # Four interests, newest last: A (e0), B (e1), C (e2), D (e3); two targeted slots.
+    vectors = np.vstack([cluster(e(i), 10, 0.05, i) for i in range(4)])
+    catalog = CountingCatalog([100 * i + j for i in range(4) for j in range(10)], vectors)
+    signals = [like(e(i)) for i in range(4)]
+    params = BatchParams(alpha=1.0, last_n=4, r=0.6, apply_mmr=apply_mmr)
+    batch = build_batch("personalized", params, catalog, signals, 5, frozenset(), rng())
+    targeted = [c.id for c in batch if c.source == "ann"]
+    assert catalog.queries_asked == [2]  # one search, for the two newest interests only
+    assert sorted(i // 100 for i in targeted) == [2, 3]
+
+
 def test_noise_moves_queries_but_keeps_the_batch_valid(three_clusters):
     calm = build_batch("personalized", BatchParams(), three_clusters, [like(e(0))], 10, frozenset(), rng(3))
     noisy = build_batch("personalized", BatchParams(mu=1.0), three_clusters, [like(e(0))], 10, frozenset(), rng(3))
