@@ -50,3 +50,20 @@ def test_data_persists_across_runs_and_two_processes_share_the_server(tmp_path):
 def _postgres_running(data_dir) -> bool:
     result = subprocess.run(["pgrep", "-f", f"postgres.*{data_dir}"], capture_output=True)
     return result.returncode == 0
+
+
+SHARED_BUFFERS = (
+    "from django.db import connection; c = connection.cursor(); "
+    "c.execute(\"SELECT setting::bigint * 8 / 1024 FROM pg_settings WHERE name = 'shared_buffers'\"); "
+    "print('shared_buffers_mb', c.fetchone()[0])"
+)
+
+
+def test_the_embedded_server_gets_its_page_cache_from_its_next_start(tmp_path):
+    from tokfeed.embedded_db.server import shared_buffers_mb
+
+    data_dir = tmp_path / "data"
+    first = finish(manage(data_dir, "shell", "-c", SHARED_BUFFERS))  # initdb's default, recorded for later
+    assert "shared_buffers_mb 128" in first
+    later = finish(manage(data_dir, "shell", "-c", SHARED_BUFFERS))  # the server was stopped in between
+    assert f"shared_buffers_mb {shared_buffers_mb()}" in later
