@@ -3,14 +3,10 @@ from django.db.backends.signals import connection_created
 
 
 def set_hnsw_search_breadth(sender, connection, **kwargs):
-    """Give each new PostgreSQL connection our ``hnsw.ef_search``, so the common, shallow
-    searches need no ``SET`` of their own (a round trip each, on every batch)."""
-    from .selectors import CONNECTION_EF_SEARCH
-
     if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            # A placeholder until pgvector loads, which then adopts it.
-            cursor.execute("SELECT set_config('hnsw.ef_search', %s, false)", [str(CONNECTION_EF_SEARCH)])
+        from .selectors import set_search_breadth
+
+        set_search_breadth(connection)
 
 
 class CatalogConfig(AppConfig):
@@ -18,4 +14,5 @@ class CatalogConfig(AppConfig):
     verbose_name = "Catalog"
 
     def ready(self):
+        # Every new connection searches at the breadth the catalog's size calls for.
         connection_created.connect(set_hnsw_search_breadth, dispatch_uid="catalog.set_hnsw_search_breadth")

@@ -14,16 +14,42 @@ from pgvector.django import CosineDistance
 
 from .models import Topic, Video
 
-#: HNSW search breadth. pgvector's default (40) trades recall for speed; 100 keeps recall@10
-#: near 1 at our catalog sizes for a fraction of a millisecond more.
+#: HNSW search breadth (``hnsw.ef_search``). pgvector's default (40) trades recall for speed;
+#: 100 keeps recall@10 near 1 up to 100 000 videos (0.99, bench/batch.py) for about 1 ms more
+#: per query. Recall falls as the catalog grows (0.937 at 1 000 000 videos with 100, 0.967 with
+#: 200), so catalogs of ``LARGE_CATALOG`` videos or more search with ``EF_SEARCH_LARGE``.
 EF_SEARCH = 100
-#: What every connection's hnsw.ef_search is set to when it opens (``CatalogConfig``); a search
-#: that wants another breadth sets its own for the length of its transaction.
-CONNECTION_EF_SEARCH = EF_SEARCH
+EF_SEARCH_LARGE = 200
+LARGE_CATALOG = 300_000
 #: pgvector's ceiling for hnsw.ef_search: an index scan never yields more candidates than this.
 MAX_EF_SEARCH = 1000
 
 _TABLE = Video._meta.db_table
+
+
+def ef_search_for(videos: float) -> int:
+    """The HNSW search breadth for a catalog of ``videos`` videos."""
+    return EF_SEARCH_LARGE if videos >= LARGE_CATALOG else EF_SEARCH
+
+
+def set_search_breadth(connection) -> int:
+    """Give a new connection the search breadth for the catalog's size (from the planner's
+    statistics, which ``embed`` and ``import_trending`` refresh), and remember it on the
+    connection: searches at that breadth then need no ``SET`` of their own, a round trip on
+    every batch."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT reltuples FROM pg_class WHERE oid = to_regclass(%s)", [_TABLE])
+        row = cursor.fetchone()
+        breadth = ef_search_for(row[0] if row and row[0] else 0)
+        # Before pgvector is loaded this sets a placeholder, which pgvector adopts when it loads.
+        cursor.execute("SELECT set_config('hnsw.ef_search', %s, false)", [str(breadth)])
+    connection.hnsw_ef_search = breadth
+    return breadth
+
+
+def _connection_breadth() -> int:
+    connection.ensure_connection()  # opening it sets the breadth (``CatalogConfig.ready``)
+    return getattr(connection, "hnsw_ef_search", None) or set_search_breadth(connection)
 
 
 def _vector_literal(vector) -> str:
@@ -39,11 +65,11 @@ def vector_from_bytes(data) -> np.ndarray:
     return np.frombuffer(data, dtype=">f4", offset=4).astype(np.float32)
 
 
-def nearest_videos(vector, k: int = 10, *, ef_search: int = EF_SEARCH) -> list[tuple[Video, float]]:
+def nearest_videos(vector, k: int = 10, *, ef_search: int | None = None) -> list[tuple[Video, float]]:
     """The ``k`` videos closest to ``vector`` by cosine, through the HNSW index; ``(video, similarity)``."""
     with transaction.atomic():
         with connection.cursor() as cursor:
-            cursor.execute("SELECT set_config('hnsw.ef_search', %s, true)", [str(ef_search)])
+            cursor.execute("SELECT set_config('hnsw.ef_search', %s, true)", [str(ef_search or _connection_breadth())])
         videos = list(
             Video.objects.filter(embedding__isnull=False)
             .annotate(distance=CosineDistance("embedding", vector))
@@ -53,7 +79,14 @@ def nearest_videos(vector, k: int = 10, *, ef_search: int = EF_SEARCH) -> list[t
 
 
 class VideoCatalog:
-    """The embedded videos, as the batch builders see them (see ``algorithms.batches.Catalog``)."""
+    """The embedded videos, as the batch builders see them (see ``algorithms.batches.Catalog``).
+
+    ``ef_search`` fixes the HNSW search breadth (benchmarks sweep it); by default it follows
+    the catalog's size (``ef_search_for``).
+    """
+
+    def __init__(self, ef_search: int | None = None):
+        self.ef_search = ef_search
 
     def search(self, query, k: int, exclude: frozenset[int] = frozenset(), min_similarity: float = -1.0):
         """Nearest unseen videos to ``query``: ``[(id, cosine)]``, nearest first (see ``search_many``)."""
@@ -64,7 +97,7 @@ class VideoCatalog:
 
         pgvector 0.6 filters *after* the index scan, so an HNSW query with ``WHERE id NOT IN
         (seen)`` can come back short. Instead we pull neighbours through the index and drop the
-        seen ones here, going only as deep as needed: first ``max(EF_SEARCH, 2k)``, then
+        seen ones here, going only as deep as needed: first ``max(ef_search, 2k)``, then
         ``k + len(exclude)`` (with ``hnsw.ef_search`` raised to match, up to pgvector's ceiling).
         Only when that is still short do we search exactly, over a sequential scan. Either way
         a result is short only if the catalog is. All the queries of one depth go to PostgreSQL
@@ -74,10 +107,11 @@ class VideoCatalog:
         if k <= 0:
             return results
         pending = {i: _vector_literal(query) for i, query in enumerate(queries)}
-        for depth in sorted({min(MAX_EF_SEARCH, max(EF_SEARCH, 2 * k)), min(MAX_EF_SEARCH, k + len(exclude))}):
+        breadth = self.ef_search or _connection_breadth()
+        for depth in sorted({min(MAX_EF_SEARCH, max(breadth, 2 * k)), min(MAX_EF_SEARCH, k + len(exclude))}):
             if not pending:
                 break
-            for i, rows in zip(list(pending), self._nearest(list(pending.values()), depth, exclude, ef_search=max(EF_SEARCH, depth))):
+            for i, rows in zip(list(pending), self._nearest(list(pending.values()), depth, exclude, ef_search=max(breadth, depth))):
                 results[i] = rows[:k]
                 if len(results[i]) == k:
                     del pending[i]
@@ -92,12 +126,17 @@ class VideoCatalog:
         """For each query vector, its ``limit`` nearest rows minus ``exclude``; through HNSW, or
         exactly if ``ef_search`` is None. One statement: a LATERAL join runs the index scan once
         per query."""
-        # savepoint=False: set_config(..., true) only needs *a* transaction, not a nested one.
+        # A wider breadth, or an exact scan, is for this statement only: the rest of the caller's
+        # transaction (the rest of a batch) must not inherit it. savepoint=False: set_config(...,
+        # true) only needs *a* transaction, not a nested one.
+        if ef_search is None:
+            setting = ("enable_indexscan", "off", "on")
+        else:
+            usual = _connection_breadth()
+            setting = None if ef_search == usual else ("hnsw.ef_search", str(ef_search), str(usual))
         with transaction.atomic(savepoint=False), connection.cursor() as cursor:
-            if ef_search is None:
-                cursor.execute("SET LOCAL enable_indexscan = off")
-            elif ef_search != CONNECTION_EF_SEARCH:
-                cursor.execute("SELECT set_config('hnsw.ef_search', %s, true)", [str(ef_search)])
+            if setting:
+                cursor.execute("SELECT set_config(%s, %s, true)", setting[:2])
             cursor.execute(
                 f"""SELECT q.n, v.id, v.distance
                       FROM unnest(%s::text[]::vector[]) WITH ORDINALITY AS q(embedding, n)
@@ -108,11 +147,14 @@ class VideoCatalog:
                      ORDER BY q.n, v.distance""",
                 [literals, limit],
             )
-            found: list[list[tuple[int, float]]] = [[] for _ in literals]
-            for n, pk, distance in cursor.fetchall():
-                if pk not in exclude:
-                    found[n - 1].append((pk, 1.0 - distance))
-            return found
+            rows = cursor.fetchall()
+            if setting:
+                cursor.execute("SELECT set_config(%s, %s, true)", [setting[0], setting[2]])
+        found: list[list[tuple[int, float]]] = [[] for _ in literals]
+        for n, pk, distance in rows:
+            if pk not in exclude:
+                found[n - 1].append((pk, 1.0 - distance))
+        return found
 
     def random_unseen(self, k: int, exclude: frozenset[int], rng: np.random.Generator, popularity_weighted: bool = False):
         """``k`` unseen embedded videos drawn at random (by plays + 1 when ``popularity_weighted``).

@@ -87,3 +87,42 @@ def test_vectors_are_read_exactly_in_the_order_asked(catalog_db):
     found = VideoCatalog().vectors(asked)
     assert found.dtype == np.float32 and found.shape == (4, 384)
     np.testing.assert_array_equal(found, expected)
+
+
+def test_search_breadth_follows_the_catalog_size(catalog_db):
+    from catalog.selectors import EF_SEARCH, EF_SEARCH_LARGE, LARGE_CATALOG, ef_search_for, set_search_breadth
+
+    assert ef_search_for(0) == ef_search_for(LARGE_CATALOG - 1) == EF_SEARCH
+    assert ef_search_for(LARGE_CATALOG) == EF_SEARCH_LARGE > EF_SEARCH
+
+    def session_breadth():
+        with connection.cursor() as cursor:
+            cursor.execute("SHOW hnsw.ef_search")
+            return int(cursor.fetchone()[0])
+
+    # A connection opens with the breadth for the real catalog (1000 videos).
+    assert session_breadth() == connection.hnsw_ef_search == EF_SEARCH
+    with connection.cursor() as cursor:  # the planner's idea of the size, as after importing 1M
+        cursor.execute("UPDATE pg_class SET reltuples = %s WHERE oid = 'catalog_video'::regclass", [LARGE_CATALOG * 3])
+    try:
+        assert set_search_breadth(connection) == EF_SEARCH_LARGE
+        assert session_breadth() == EF_SEARCH_LARGE
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE catalog_video")
+        set_search_breadth(connection)
+    assert session_breadth() == EF_SEARCH
+
+
+def test_deep_and_exact_searches_change_settings_for_their_own_statement_only(catalog_db):
+    """The rest of a batch's transaction keeps the usual breadth and its index scans."""
+    from catalog.selectors import VideoCatalog
+
+    ids, vectors = _all_vectors()
+    order = ids[np.argsort(-(vectors @ vectors[0]), kind="stable")]
+    for seen_count in (300, 995):  # the deep pull (k + 300 > ef_search), the exact fallback
+        found = VideoCatalog().search(vectors[0], 10, frozenset(order[:seen_count].tolist()))
+        assert len(found) == min(10, len(ids) - seen_count)
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT current_setting('hnsw.ef_search'), current_setting('enable_indexscan')")
+            assert cursor.fetchone() == (str(connection.hnsw_ef_search), "on")
