@@ -257,7 +257,7 @@ def _record(session_id, video_id, event_id, *, watched_ms: int | None = None, si
             return SignalOutcome(earlier.type or None, earlier.state_after, duplicate=True)
         if isinstance(video_id, bool) or not isinstance(video_id, int) or not Video.objects.filter(pk=video_id).exists():
             raise FeedError(f"unknown video {video_id!r}", field="video")
-        blueprint = load_blueprint(session.algorithm)
+        blueprint = load_blueprint(session.algorithm_id, version=session.algorithm.version)  # read with the lock
         state_before = _current_state(session, blueprint)
         if watched_ms is not None:
             signal = machine.watch_time_to_signal(watched_ms, blueprint.thresholds)
