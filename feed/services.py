@@ -18,7 +18,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from algorithms import machine
-from algorithms.batches import BatchParams, build_batch
+from algorithms.batches import BIASED, BatchParams, build_batch
 from algorithms.models import Algorithm
 from algorithms.selectors import default_algorithm, load_blueprint
 from algorithms.vectors import WeightedSignal, normalize
@@ -118,7 +118,9 @@ def _locked_session(session_id) -> FeedSession:
     try:
         # of=("self",): lock the session row only. A bare FOR UPDATE would also lock the joined
         # algorithm row, serialising every session of that algorithm (and the operator's edits).
-        return FeedSession.objects.select_for_update(of=("self",)).select_related("algorithm").get(pk=session_id)
+        # The bias vector is read (and parsed) only by the batches that use it.
+        return (FeedSession.objects.select_for_update(of=("self",)).select_related("algorithm")
+                .defer("bias_vector", "bucket").get(pk=session_id))
     except (FeedSession.DoesNotExist, ValidationError, ValueError, TypeError):
         raise SessionNotFound(f"no feed session {session_id}") from None
 
@@ -200,7 +202,9 @@ def next_batch(session_id) -> Batch:
         state = blueprint.state(state_name)
         params = BatchParams.from_mapping(state.params)
         signals = _recent_signals(session, blueprint, params.last_n)
-        bias = [] if session.bias_vector is None else [np.asarray(session.bias_vector, dtype=np.float32)]
+        bias = []
+        if state.batch_type == BIASED and session.bias_vector is not None:
+            bias = [np.asarray(session.bias_vector, dtype=np.float32)]
         catalog = VideoCatalog()
         # Seeded by session and batch number: the same batch can be rebuilt to explain it.
         rng = np.random.default_rng([session.id.int % 2**63, session.batch_count])
@@ -251,11 +255,13 @@ def _record(session_id, video_id, event_id, *, watched_ms: int | None = None, si
         raise FeedError("event_id must be a UUID", field="event_id") from None
     with transaction.atomic():
         session = _locked_session(session_id)
+        known_video = isinstance(video_id, int) and not isinstance(video_id, bool)
+        earlier, video_exists = _earlier_signal_and_video(session, event_id, video_id if known_video else None)
         # Applied once: a resent event (after a reconnect, a retry) is acknowledged as it was.
-        earlier = Signal.objects.filter(session=session, event_id=event_id).first()
         if earlier is not None:
-            return SignalOutcome(earlier.type or None, earlier.state_after, duplicate=True)
-        if isinstance(video_id, bool) or not isinstance(video_id, int) or not Video.objects.filter(pk=video_id).exists():
+            kind, state_after = earlier
+            return SignalOutcome(kind or None, state_after, duplicate=True)
+        if not video_exists:
             raise FeedError(f"unknown video {video_id!r}", field="video")
         blueprint = load_blueprint(session.algorithm_id, version=session.algorithm.version)  # read with the lock
         state_before = _current_state(session, blueprint)
@@ -269,8 +275,37 @@ def _record(session_id, video_id, event_id, *, watched_ms: int | None = None, si
                     field="type",
                 )
         state_after = machine.step(blueprint, state_before, signal)
-        Signal.objects.create(session=session, video_id=video_id, type=signal, watched_ms=watched_ms,
-                              event_id=event_id, state_before=state_before, state_after=state_after)
-        session.state = state_after
-        session.save(update_fields=["state", "updated_at"])
+        _record_signal(session, video_id, event_id, signal, watched_ms, state_before, state_after)
     return SignalOutcome(signal, state_after, duplicate=False)
+
+
+# Every view is a signal, so these are written out as the batch's are (see above).
+
+def _earlier_signal_and_video(session: FeedSession, event_id: uuid.UUID, video_id: int | None):
+    """``((type, state_after) of the signal already recorded for event_id, or None, whether
+    video_id exists)``, in one statement."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""SELECT (SELECT ARRAY[type, state_after] FROM {Signal._meta.db_table}
+                         WHERE session_id = %s AND event_id = %s),
+                       EXISTS (SELECT 1 FROM {Video._meta.db_table} WHERE id = %s)""",
+            [session.pk, event_id, video_id],
+        )
+        return cursor.fetchone()
+
+
+def _record_signal(session: FeedSession, video_id: int, event_id: uuid.UUID, signal: str | None,
+                   watched_ms: int | None, state_before: str, state_after: str) -> None:
+    """Store the signal and the session's new state, in one statement."""
+    now = timezone.now()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""WITH recorded AS (
+                    INSERT INTO {Signal._meta.db_table}
+                           (session_id, video_id, type, watched_ms, event_id, state_before, state_after, created_at)
+                    VALUES (%s, %s, %s, %s, %s, %s, %s, %s)
+                )
+                UPDATE {FeedSession._meta.db_table} SET state = %s, updated_at = %s WHERE id = %s""",
+            [session.pk, video_id, signal or "", watched_ms, event_id, state_before, state_after, now,
+             state_after, now, session.pk],
+        )
