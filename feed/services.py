@@ -114,15 +114,43 @@ def bucket_vector(bucket: dict) -> np.ndarray | None:
     raise FeedError(f"bad bucket {bucket!r}: use a non-empty text, a list of video ids or a topic number", field="bucket")
 
 
+def _in_field_order(model, names: set[str]) -> tuple[str, ...]:
+    # Model.from_db takes the loaded values in the model's field order.
+    return tuple(f.attname for f in model._meta.concrete_fields if f.attname in names)
+
+
+# What the feed's use cases read of a session and of its algorithm when they lock it.
+_LOCKED_SESSION_FIELDS = _in_field_order(FeedSession, {"id", "state", "batch_count", "cycle", "algorithm_id"})
+_LOCKED_ALGORITHM_FIELDS = _in_field_order(Algorithm, {"id", "slug", "version", "batch_size"})
+
+
 def _locked_session(session_id) -> FeedSession:
+    """The session with its algorithm, the session row locked until the transaction ends.
+
+    Only the session row is locked: a bare ``FOR UPDATE`` would also lock the joined algorithm
+    row and serialise every session of that algorithm (and the operator's edits). Every view and
+    every batch starts here, so the statement is written out; the fields it does not read are
+    deferred (reading one, e.g. ``bias_vector``, loads it).
+    """
     try:
-        # of=("self",): lock the session row only. A bare FOR UPDATE would also lock the joined
-        # algorithm row, serialising every session of that algorithm (and the operator's edits).
-        # The bias vector is read (and parsed) only by the batches that use it.
-        return (FeedSession.objects.select_for_update(of=("self",)).select_related("algorithm")
-                .defer("bias_vector", "bucket").get(pk=session_id))
-    except (FeedSession.DoesNotExist, ValidationError, ValueError, TypeError):
+        session_id = uuid.UUID(str(session_id))
+    except ValueError:
         raise SessionNotFound(f"no feed session {session_id}") from None
+    columns = [f"s.{f}" for f in _LOCKED_SESSION_FIELDS] + [f"a.{f}" for f in _LOCKED_ALGORITHM_FIELDS]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""SELECT {", ".join(columns)}
+                  FROM {FeedSession._meta.db_table} s JOIN {Algorithm._meta.db_table} a ON a.id = s.algorithm_id
+                 WHERE s.id = %s FOR UPDATE OF s""",
+            [session_id],
+        )
+        row = cursor.fetchone()
+    if row is None:
+        raise SessionNotFound(f"no feed session {session_id}")
+    split = len(_LOCKED_SESSION_FIELDS)
+    session = FeedSession.from_db(connection.alias, list(_LOCKED_SESSION_FIELDS), row[:split])
+    session.algorithm = Algorithm.from_db(connection.alias, list(_LOCKED_ALGORITHM_FIELDS), row[split:])
+    return session
 
 
 def _current_state(session: FeedSession, blueprint: machine.Blueprint) -> str:
