@@ -662,6 +662,10 @@ def worker(size, args) -> dict:
     result = {"catalog": "real" if size == "real" else "synthetic", "label": label,
               "database": connection.settings_dict["NAME"], "load_before": os.getloadavg()}
     result["prepare"] = prepare_real() if size == "real" else prepare_synthetic(size, args.rebuild)
+    # A new connection, as a server process would open: it takes the HNSW search breadth for
+    # the catalog's size now (catalog.selectors.set_search_breadth), not for the empty database
+    # this process may have connected to before building it.
+    connection.close()
 
     started = time.perf_counter()
     ids, vectors = load_vectors()

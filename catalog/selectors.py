@@ -65,6 +65,18 @@ def vector_from_bytes(data) -> np.ndarray:
     return np.frombuffer(data, dtype=">f4", offset=4).astype(np.float32)
 
 
+def videos_for_display(ids: Iterable[int]) -> dict[int, Video]:
+    """``{id: video}`` with what a feed card or the API shows: creator, music and hashtags
+    loaded, the vectors and the embedded document left out (never shown; vectors are costly
+    to parse)."""
+    return (
+        Video.objects.select_related("creator", "music")
+        .prefetch_related("hashtags")
+        .defer("embedding", "document", "creator__embedding")
+        .in_bulk(list(ids))
+    )
+
+
 def nearest_videos(vector, k: int = 10, *, ef_search: int | None = None) -> list[tuple[Video, float]]:
     """The ``k`` videos closest to ``vector`` by cosine, through the HNSW index; ``(video, similarity)``."""
     with transaction.atomic():

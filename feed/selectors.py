@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from django.core.exceptions import ValidationError
 
 from catalog.models import Video
+from catalog.selectors import videos_for_display
 
 from .models import FeedSession, Impression, Signal
 from .services import Batch
@@ -83,17 +84,9 @@ def cards_of_batch(batch: Batch) -> list[Card]:
     ]
 
 
-def _videos_for_cards():
-    return (
-        Video.objects.select_related("creator", "music")
-        .prefetch_related("hashtags")
-        .defer("embedding", "document", "creator__embedding")  # never shown; costly to parse
-    )
-
-
 def _cards_of_impressions(impressions) -> list[Card]:
     impressions = list(impressions)
-    videos = _videos_for_cards().in_bulk([i.video_id for i in impressions])
+    videos = videos_for_display(i.video_id for i in impressions)
     return [
         Card(videos[i.video_id], i.batch_number, i.position, i.state, i.batch_type, i.source, i.similarity)
         for i in impressions

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 
 import numpy as np
 from django.conf import settings
-from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.utils import timezone
 
@@ -23,7 +22,7 @@ from algorithms.models import Algorithm
 from algorithms.selectors import default_algorithm, load_blueprint
 from algorithms.vectors import WeightedSignal, normalize
 from catalog.models import Topic, Video
-from catalog.selectors import VideoCatalog, vector_from_bytes
+from catalog.selectors import VideoCatalog, vector_from_bytes, videos_for_display
 
 from .models import FeedSession, Impression, Signal
 
@@ -252,12 +251,7 @@ def next_batch(session_id) -> Batch:
         session.state, session.batch_count = next_state, number
         _record_batch(session, number, state_name, state.batch_type, picked)
 
-    videos = (
-        Video.objects.select_related("creator", "music")
-        .prefetch_related("hashtags")
-        .defer("embedding", "document", "creator__embedding")  # not shown; vectors are costly to parse
-        .in_bulk([c.id for c, _ in picked])
-    )
+    videos = videos_for_display(c.id for c, _ in picked)
     items = [ServedItem(videos[c.id], i, c.source, c.similarity) for i, (c, _) in enumerate(picked)]
     return Batch(number, state_name, next_state, state.batch_type, items)
 
