@@ -1,4 +1,3 @@
-
 from django.core.management.base import BaseCommand, CommandError
 
 from catalog.embedding_jobs import analyze_catalog
