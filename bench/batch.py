@@ -479,6 +479,7 @@ def percentiles(values) -> dict:
 
 
 def _sql_shape(sql: str) -> str:
+    sql = re.sub(r"'\{[^']*\}'", "'{array}'", sql)  # e.g. the vectors of one ANN statement
     sql = re.sub(r"'\[[-0-9.e,\s]+\]'(::vector)?", "'[vector]'", sql)
     sql = re.sub(r"ARRAY\[[^\]]*\]|\([0-9, ]{20,}\)", "(ids)", sql)
     sql = re.sub(r"'[0-9a-f-]{32,36}'(::uuid)?", "'uuid'", sql)
