@@ -2,8 +2,9 @@
 
 Every call that changes a session locks its row (``SELECT ... FOR UPDATE``) for the length of
 its transaction, so concurrent signals and batch requests on one session are applied one after
-another and no state transition is lost. The algorithm is read from the database on every call
-(``algorithms.selectors.load_blueprint``): an operator's edit applies to the very next batch.
+another and no state transition is lost. Every call reads the algorithm's version with that lock
+and takes the blueprint of that version (``algorithms.selectors.load_blueprint``, cached by
+version): an operator's edit applies to the very next batch or signal.
 """
 from __future__ import annotations
 
