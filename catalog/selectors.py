@@ -16,7 +16,7 @@ from .models import Topic, Video
 
 #: HNSW search breadth (``hnsw.ef_search``). pgvector's default (40) trades recall for speed;
 #: 100 keeps recall@10 near 1 up to 100 000 videos (0.99, bench/batch.py) for about 1 ms more
-#: per query. Recall falls as the catalog grows (0.937 at 1 000 000 videos with 100, 0.967 with
+#: per query. Recall falls as the catalog grows (at 1 000 000 videos: 0.961 with 100, 0.985 with
 #: 200), so catalogs of ``LARGE_CATALOG`` videos or more search with ``EF_SEARCH_LARGE``.
 EF_SEARCH = 100
 EF_SEARCH_LARGE = 200
