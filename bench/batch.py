@@ -61,7 +61,7 @@ RECALL_TARGET = 0.95
 SESSION_KEY = "bench-batch"
 MARKER_EXTERNAL_ID = "synth-bench-marker"
 HNSW_INDEX = "video_embedding_hnsw"
-EF_SWEEP = (40, 100, 200, 400)
+EF_SWEEP = (40, 64, 100, 200, 400)
 SEEN_POOL, SEEN_COUNT, SEEN_K = 300, 150, 20  # over-fetch check: 150 of the 300 nearest seen, want 20
 
 
