@@ -8,17 +8,13 @@ rebuilds the blueprint only when it changed.
 """
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
+import functools
 
 from . import machine
 from .models import Algorithm
 
 #: Blueprints kept per process (one per algorithm version in use; old versions age out).
 CACHED_BLUEPRINTS = 64
-
-_cache: OrderedDict[int, machine.Blueprint] = OrderedDict()
-_cache_lock = threading.Lock()
 
 
 def default_algorithm() -> Algorithm:
@@ -41,21 +37,12 @@ def load_blueprint(algorithm: Algorithm | int, *, version: int | None = None) ->
         if version is None:
             raise Algorithm.DoesNotExist(f"no algorithm {algorithm_id}")
     # Versions come from one sequence for all algorithms and are never reused, so a version
-    # alone names one algorithm's content.
-    with _cache_lock:
-        blueprint = _cache.get(version)
-        if blueprint is not None:
-            _cache.move_to_end(version)
-            return blueprint
-    blueprint = _read_blueprint(algorithm_id)
-    with _cache_lock:
-        _cache[version] = blueprint
-        while len(_cache) > CACHED_BLUEPRINTS:
-            _cache.popitem(last=False)
-    return blueprint
+    # names one algorithm's content.
+    return _read_blueprint(version, algorithm_id)
 
 
-def _read_blueprint(algorithm_id: int) -> machine.Blueprint:
+@functools.lru_cache(maxsize=CACHED_BLUEPRINTS)
+def _read_blueprint(version: int, algorithm_id: int) -> machine.Blueprint:
     # Read after the version: if an edit commits in between, the rows are newer than the
     # version they are cached under, never older.
     algorithm = Algorithm.objects.prefetch_related("states", "edges", "signal_types").get(pk=algorithm_id)

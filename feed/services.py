@@ -153,6 +153,11 @@ def _locked_session(session_id) -> FeedSession:
     return session
 
 
+def _blueprint_of(session: FeedSession) -> machine.Blueprint:
+    """The algorithm of a session from ``_locked_session``, whose version was read with the lock."""
+    return load_blueprint(session.algorithm_id, version=session.algorithm.version)
+
+
 def _current_state(session: FeedSession, blueprint: machine.Blueprint) -> str:
     """The session's state, or the initial one if an operator removed the state it was in."""
     if session.state in {s.name for s in blueprint.states}:
@@ -224,8 +229,7 @@ def next_batch(session_id) -> Batch:
             cursor.execute("SET LOCAL synchronous_commit = off")
         session = _locked_session(session_id)
         algorithm = session.algorithm
-        # The algorithm row was read with the session, just now: its version is current.
-        blueprint = load_blueprint(algorithm.pk, version=algorithm.version)
+        blueprint = _blueprint_of(session)
         state_name = _current_state(session, blueprint)
         state = blueprint.state(state_name)
         params = BatchParams.from_mapping(state.params)
@@ -286,7 +290,7 @@ def _record(session_id, video_id, event_id, *, watched_ms: int | None = None, si
             return SignalOutcome(kind or None, state_after, duplicate=True)
         if not video_exists:
             raise FeedError(f"unknown video {video_id!r}", field="video")
-        blueprint = load_blueprint(session.algorithm_id, version=session.algorithm.version)  # read with the lock
+        blueprint = _blueprint_of(session)
         state_before = _current_state(session, blueprint)
         if watched_ms is not None:
             signal = machine.watch_time_to_signal(watched_ms, blueprint.thresholds)
@@ -317,7 +321,7 @@ def _earlier_signal_and_video(session: FeedSession, event_id: uuid.UUID, video_i
         return cursor.fetchone()
 
 
-def _record_signal(session: FeedSession, video_id: int, event_id: uuid.UUID, signal: str | None,
+def _record_signal(session: FeedSession, video_id: int, event_id: uuid.UUID, signal: str,
                    watched_ms: int | None, state_before: str, state_after: str) -> None:
     """Store the signal and the session's new state, in one statement."""
     now = timezone.now()
@@ -329,6 +333,6 @@ def _record_signal(session: FeedSession, video_id: int, event_id: uuid.UUID, sig
                     VALUES (%s, %s, %s, %s, %s, %s, %s, %s)
                 )
                 UPDATE {FeedSession._meta.db_table} SET state = %s, updated_at = %s WHERE id = %s""",
-            [session.pk, video_id, signal or "", watched_ms, event_id, state_before, state_after, now,
+            [session.pk, video_id, signal, watched_ms, event_id, state_before, state_after, now,
              state_after, now, session.pk],
         )

@@ -55,10 +55,8 @@ def _configure(host: str, port: int, user: str) -> None:
     start: the server stops when the last process using it exits, so that is the next command
     (``make run`` migrates, then imports).
     """
-    import psycopg
-
     wanted = f"{shared_buffers_mb()}MB"
-    with psycopg.connect(dbname="postgres", host=host, port=port, user=user, autocommit=True) as conn:
+    with _admin_connection(host, port, user) as conn:
         pending = conn.execute(
             "SELECT setting FROM pg_file_settings WHERE name = 'shared_buffers' AND applied IS NOT NULL"
             " ORDER BY seqno DESC LIMIT 1"
@@ -71,11 +69,15 @@ def _configure(host: str, port: int, user: str) -> None:
 @functools.cache
 def ensure_database(data_dir: str, name: str) -> None:
     """Create database ``name`` on the embedded server if it does not exist yet."""
-    import psycopg
-
-    host, port, user = ensure_server(data_dir)
-    with psycopg.connect(dbname="postgres", host=host, port=port, user=user, autocommit=True) as conn:
+    with _admin_connection(*ensure_server(data_dir)) as conn:
         found = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
         if not found:
             logger.info("creating database %s on the embedded server", name)
             conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def _admin_connection(host: str, port: int, user: str):
+    """A connection to the server's ``postgres`` database, for server-wide work."""
+    import psycopg
+
+    return psycopg.connect(dbname="postgres", host=host, port=port, user=user, autocommit=True)
