@@ -19,7 +19,6 @@ from django.template.loader import render_to_string
 
 from . import selectors, services
 from .forms import ACTIONS, FeedEvent
-from .models import FeedSession
 
 
 def ack_frame(event_id, signal: str | None, state: str | None, duplicate: bool = False) -> dict:
@@ -54,17 +53,10 @@ def apply_event(session_id, event: FeedEvent) -> dict:
 def batch_after(session_id, after: int | None) -> tuple[int, list[selectors.Card], str]:
     """The batch that follows batch ``after``: (number, cards, the session's state now).
 
-    Asked twice for the same batch (a refill request resent after a reconnect lost the reply),
-    it serves the same cards again rather than a second batch. When the session has moved on
-    further (another tab or device), or the client says nothing, a fresh batch is served.
+    Asked again for a batch already served (a refill request resent after a reconnect lost the
+    reply), it serves the same cards rather than a second batch (``services.next_batch``).
     """
-    if after is not None:
-        session = FeedSession.objects.filter(pk=session_id).only("batch_count", "state").first()
-        if session is None:
-            raise services.SessionNotFound(f"no feed session {session_id}")
-        if session.batch_count == after + 1:
-            return after + 1, selectors.served_batch_cards(session_id, after + 1), session.state
-    batch = services.next_batch(session_id)
+    batch = services.next_batch(session_id, after=after)
     return batch.number, selectors.cards_of_batch(batch), batch.next_state
 
 

@@ -106,12 +106,6 @@ def unwatched_cards(session: FeedSession) -> list[Card]:
     return _cards_of_impressions(impressions)
 
 
-def served_batch_cards(session_id, number: int) -> list[Card]:
-    """The cards of batch ``number`` exactly as they were served."""
-    impressions = Impression.objects.filter(session_id=session_id, batch_number=number).order_by("position")
-    return _cards_of_impressions(impressions)
-
-
 def _by_id(session_id) -> FeedSession | None:
     try:
         return FeedSession.objects.select_related("algorithm").filter(pk=uuid.UUID(str(session_id))).first()

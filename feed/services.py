@@ -220,14 +220,22 @@ def _record_batch(session: FeedSession, number: int, state: str, batch_type: str
         )
 
 
-def next_batch(session_id) -> Batch:
-    """Serve the next batch with the current state's params, then follow the BATCH edge."""
+def next_batch(session_id, *, after: int | None = None) -> Batch:
+    """Serve the next batch with the current state's params, then follow the BATCH edge.
+
+    ``after`` is the last batch the client holds. When the session has already served the one
+    after it (the same refill request, sent again after a reconnect or racing itself), that
+    batch is returned as it was served and nothing changes; the check is made under the
+    session's lock, so two such requests at once serve one batch.
+    """
     with transaction.atomic():
         with connection.cursor() as cursor:
             # A batch lost to a crash in the next few hundred ms is served afresh: not worth
             # waiting for the WAL flush (signals, which must not be lost, keep waiting).
             cursor.execute("SET LOCAL synchronous_commit = off")
         session = _locked_session(session_id)
+        if after is not None and session.batch_count == after + 1:
+            return _served_batch(session)
         algorithm = session.algorithm
         blueprint = _blueprint_of(session)
         state_name = _current_state(session, blueprint)
@@ -259,6 +267,14 @@ def next_batch(session_id) -> Batch:
     videos = videos_for_display(c.id for c, _ in picked)
     items = [ServedItem(videos[c.id], i, c.source, c.similarity) for i, (c, _) in enumerate(picked)]
     return Batch(number, state_name, next_state, state.batch_type, items)
+
+
+def _served_batch(session: FeedSession) -> Batch:
+    """The session's latest batch as it was served."""
+    impressions = list(Impression.objects.filter(session=session, batch_number=session.batch_count).order_by("position"))
+    videos = videos_for_display(i.video_id for i in impressions)
+    items = [ServedItem(videos[i.video_id], i.position, i.source, i.similarity) for i in impressions]
+    return Batch(session.batch_count, impressions[0].state, session.state, impressions[0].batch_type, items)
 
 
 def record_view(session_id, *, video_id: int, event_id: uuid.UUID | str, watched_ms: int) -> SignalOutcome:

@@ -85,3 +85,36 @@ def test_a_locked_session_does_not_block_other_sessions_of_its_algorithm(small_c
         release.set()
         holder.join()
     assert outcome.signal == "HIGH_ATTN"
+
+
+def test_a_refill_request_sent_twice_at_once_serves_one_batch(small_catalog):
+    """A refill request and its resend (after a reconnect) racing each other: both get the same
+    batch, and the session moves on by one batch only."""
+    from feed import events
+
+    session = services.start_session()
+    first = services.next_batch(session.id)
+    start = threading.Barrier(2)
+    answers, errors = [], []
+
+    def refill():
+        try:
+            start.wait()
+            number, cards, _ = events.batch_after(session.id, first.number)
+            answers.append((number, [card.video.id for card in cards]))
+        except Exception as exc:
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=refill) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+    assert errors == []
+    assert answers[0] == answers[1]
+    assert answers[0][0] == first.number + 1
+    session.refresh_from_db()
+    assert session.batch_count == first.number + 1
