@@ -13,7 +13,9 @@ from django.db import connection, transaction
 from pgvector import Vector
 from pgvector.django import CosineDistance
 
-from .models import Topic, Video
+from tokfeed.rows import field_names, from_row, select_list
+
+from .models import Creator, Hashtag, Music, Topic, Video
 
 #: HNSW search breadth (``hnsw.ef_search``). pgvector's default (40) trades recall for speed;
 #: 100 keeps recall@10 near 1 up to 100 000 videos (0.99, bench/batch.py) for about 1 ms more
@@ -66,16 +68,60 @@ def vector_from_bytes(data) -> np.ndarray:
     return Vector.from_binary(data).to_numpy().astype(np.float32)
 
 
+# What a feed card or the API shows of a video: the vectors and the embedded document are left
+# out (never shown; vectors are costly to parse).
+_DISPLAY_VIDEO = field_names(Video, defer={"embedding", "document"})
+_DISPLAY_CREATOR = field_names(Creator, defer={"embedding"})
+_DISPLAY_MUSIC = field_names(Music)
+_DISPLAY_HASHTAG = field_names(Hashtag, only={"id", "name"})
+
+
 def videos_for_display(ids: Iterable[int]) -> dict[int, Video]:
-    """``{id: video}`` with what a feed card or the API shows: creator, music and hashtags
-    loaded, the vectors and the embedded document left out (never shown; vectors are costly
-    to parse)."""
-    return (
-        Video.objects.select_related("creator", "music")
-        .prefetch_related("hashtags")
-        .defer("embedding", "document", "creator__embedding")
-        .in_bulk(list(ids))
-    )
+    """``{id: video}`` with what a feed card or the API shows: the creator, the music and the
+    hashtags (in name order) loaded with the video, in one statement.
+
+    Every batch shows its videos, so the statement is written out: the ORM's version of it
+    (``select_related`` plus a hashtag prefetch) cost about 3 ms more per batch, in building
+    two queries (bench/batch.py). The videos it returns are the ORM's own: ``video.creator``,
+    ``video.music`` and ``video.hashtags.all()`` read what was loaded here.
+    """
+    ids = list(ids)
+    if not ids:
+        return {}
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""SELECT {select_list("v", _DISPLAY_VIDEO)}, {select_list("c", _DISPLAY_CREATOR)},
+                       {select_list("m", _DISPLAY_MUSIC)},
+                       (SELECT json_agg(json_build_array({select_list("h", _DISPLAY_HASHTAG)}) ORDER BY h.name, h.id)
+                          FROM {Video.hashtags.through._meta.db_table} vh
+                          JOIN {Hashtag._meta.db_table} h ON h.id = vh.hashtag_id
+                         WHERE vh.video_id = v.id)
+                  FROM {_TABLE} v
+                  JOIN {Creator._meta.db_table} c ON c.id = v.creator_id
+                  LEFT JOIN {Music._meta.db_table} m ON m.id = v.music_id
+                 WHERE v.id = ANY(%s)""",
+            [ids],
+        )
+        rows = cursor.fetchall()
+    creator_end = len(_DISPLAY_VIDEO) + len(_DISPLAY_CREATOR)
+    music_end = creator_end + len(_DISPLAY_MUSIC)
+    videos = {}
+    for row in rows:
+        video = from_row(Video, _DISPLAY_VIDEO, row[:len(_DISPLAY_VIDEO)])
+        video.creator = from_row(Creator, _DISPLAY_CREATOR, row[len(_DISPLAY_VIDEO):creator_end])
+        video.music = None if row[creator_end] is None else from_row(Music, _DISPLAY_MUSIC, row[creator_end:music_end])
+        _set_prefetched_hashtags(video, [from_row(Hashtag, _DISPLAY_HASHTAG, tag) for tag in row[music_end] or ()])
+        videos[video.pk] = video
+    return videos
+
+
+def _set_prefetched_hashtags(video: Video, hashtags: list[Hashtag]) -> None:
+    # What prefetch_related("hashtags") leaves on a video (django.db.models.query.prefetch_one_level):
+    # the related manager's queryset, already evaluated, under the relation's name.
+    queryset = video.hashtags.get_queryset()
+    queryset._result_cache = hashtags
+    queryset._prefetch_done = True
+    video._prefetched_objects_cache = {"hashtags": queryset}
 
 
 def nearest_videos(vector, k: int = 10, *, ef_search: int | None = None) -> list[tuple[Video, float]]:
@@ -95,11 +141,15 @@ class VideoCatalog:
     """The embedded videos, as the batch builders see them (see ``algorithms.batches.Catalog``).
 
     ``ef_search`` fixes the HNSW search breadth (benchmarks sweep it); by default it follows
-    the catalog's size (``ef_search_for``).
+    the catalog's size (``ef_search_for``). With ``vectors_with_search`` the searches also read
+    the vectors of the videos they find and keep them, so that ``vectors`` of those (what MMR
+    asks for next) costs no statement of its own; one instance then serves one batch.
     """
 
-    def __init__(self, ef_search: int | None = None):
+    def __init__(self, ef_search: int | None = None, *, vectors_with_search: bool = False):
         self.ef_search = ef_search
+        self.vectors_with_search = vectors_with_search
+        self._found_vectors: dict[int, bytes] = {}
 
     def search(self, query, k: int, exclude: frozenset[int] = frozenset(), min_similarity: float = -1.0):
         """Nearest unseen videos to ``query``: ``[(id, cosine)]``, nearest first (see ``search_many``)."""
@@ -110,7 +160,7 @@ class VideoCatalog:
 
         pgvector 0.6 filters *after* the index scan, so an HNSW query with ``WHERE id NOT IN
         (seen)`` can come back short. Instead we pull neighbours through the index and drop the
-        seen ones here, going only as deep as needed: first ``max(ef_search, 2k)``, then
+        seen ones after it, going only as deep as needed: first ``max(ef_search, 2k)``, then
         ``k + len(exclude)`` (with ``hnsw.ef_search`` raised to match, up to pgvector's ceiling).
         Only when that is still short do we search exactly, over a sequential scan. Either way
         a result is short only if the catalog is. All the queries of one depth go to PostgreSQL
@@ -121,24 +171,27 @@ class VideoCatalog:
             return results
         pending = {i: _vector_literal(query) for i, query in enumerate(queries)}
         breadth = self.ef_search or _connection_breadth()
+        exclude = list(exclude)
         for depth in sorted({min(MAX_EF_SEARCH, max(breadth, 2 * k)), min(MAX_EF_SEARCH, k + len(exclude))}):
             if not pending:
                 break
-            for i, rows in zip(list(pending), self._nearest(list(pending.values()), depth, exclude, ef_search=max(breadth, depth))):
-                results[i] = rows[:k]
-                if len(results[i]) == k:
+            found = self._nearest(list(pending.values()), k, depth, exclude, ef_search=max(breadth, depth))
+            for i, rows in zip(list(pending), found):
+                results[i] = rows
+                if len(rows) == k:
                     del pending[i]
         if pending:
-            # Exact: sequential scan with a top-N sort. The seen ids are dropped here rather than
-            # in SQL, where NOT (id = ANY(array)) is checked linearly for every row.
-            for i, rows in zip(list(pending), self._nearest(list(pending.values()), k + len(exclude), exclude, ef_search=None)):
-                results[i] = rows[:k]
+            # Exact: sequential scan with a top-N sort.
+            found = self._nearest(list(pending.values()), k, k + len(exclude), exclude, ef_search=None)
+            for i, rows in zip(list(pending), found):
+                results[i] = rows
         return [[(pk, sim) for pk, sim in rows if sim >= min_similarity] for rows in results]
 
-    def _nearest(self, literals: list[str], limit: int, exclude, *, ef_search: int | None) -> list[list[tuple[int, float]]]:
-        """For each query vector, its ``limit`` nearest rows minus ``exclude``; through HNSW, or
-        exactly if ``ef_search`` is None. One statement: a LATERAL join runs the index scan once
-        per query."""
+    def _nearest(self, literals: list[str], k: int, depth: int, exclude: list[int], *,
+                 ef_search: int | None) -> list[list[tuple[int, float]]]:
+        """For each query vector, the first ``k`` of its ``depth`` nearest rows that are not in
+        ``exclude``; through HNSW, or exactly if ``ef_search`` is None. One statement: a LATERAL
+        join runs the index scan once per query."""
         # A wider breadth, or an exact scan, is for this statement only: the rest of the caller's
         # transaction (the rest of a batch) must not inherit it. savepoint=False: set_config(...,
         # true) only needs *a* transaction, not a nested one.
@@ -150,23 +203,31 @@ class VideoCatalog:
         with transaction.atomic(savepoint=False), connection.cursor() as cursor:
             if setting:
                 cursor.execute("SELECT set_config(%s, %s, true)", setting[:2])
+            # The seen ids are dropped after the index scan (a WHERE inside it would make pgvector
+            # 0.6 return fewer rows); PostgreSQL checks them against a hash of the array.
+            vector = "vector_send(embedding)" if self.vectors_with_search else "NULL"
             cursor.execute(
-                f"""SELECT q.n, v.id, v.distance
-                      FROM unnest(%s::text[]::vector[]) WITH ORDINALITY AS q(embedding, n)
-                     CROSS JOIN LATERAL (
-                           SELECT id, embedding <=> q.embedding AS distance FROM {_TABLE}
-                            WHERE embedding IS NOT NULL ORDER BY embedding <=> q.embedding LIMIT %s
-                           ) AS v
-                     ORDER BY q.n, v.distance""",
-                [literals, limit],
+                f"""SELECT n, id, distance, {vector}
+                      FROM (SELECT q.n, v.id, v.distance, v.embedding,
+                                   row_number() OVER (PARTITION BY q.n ORDER BY v.distance, v.id) AS rank
+                              FROM unnest(%s::text[]::vector[]) WITH ORDINALITY AS q(embedding, n)
+                             CROSS JOIN LATERAL (
+                                   SELECT id, embedding, embedding <=> q.embedding AS distance FROM {_TABLE}
+                                    WHERE embedding IS NOT NULL ORDER BY embedding <=> q.embedding LIMIT %s
+                                   ) AS v
+                             WHERE NOT (v.id = ANY(%s::bigint[]))) AS ranked
+                     WHERE rank <= %s
+                     ORDER BY n, rank""",
+                [literals, depth, exclude, k],
             )
             rows = cursor.fetchall()
             if setting:
                 cursor.execute("SELECT set_config(%s, %s, true)", [setting[0], setting[2]])
         found: list[list[tuple[int, float]]] = [[] for _ in literals]
-        for n, pk, distance in rows:
-            if pk not in exclude:
-                found[n - 1].append((pk, 1.0 - distance))
+        for n, pk, distance, vector in rows:
+            found[n - 1].append((pk, 1.0 - distance))
+            if vector is not None:
+                self._found_vectors[pk] = vector
         return found
 
     def random_unseen(self, k: int, exclude: frozenset[int], rng: np.random.Generator, popularity_weighted: bool = False):
@@ -178,31 +239,23 @@ class VideoCatalog:
         """
         if k <= 0:
             return []
-        with connection.cursor() as cursor:
-            # Both ends come from the primary key index; a count(*) would read the whole table.
-            cursor.execute(f"SELECT min(id), max(id) FROM {_TABLE}")
-            low, high = cursor.fetchone()
-        if low is None:
-            return []
-        # Ids are (nearly) dense, so the id range stands in for the catalog size.
-        total = high - low + 1
         pool_size = k * (10 if popularity_weighted else 1)
         pool: dict[int, int] = {}
+        # The first draw assumes little of the catalog is excluded; the id range it learns
+        # sizes the next draws, so a few rounds are enough even near the end of the catalog.
+        draw = 4 * pool_size + 8
         for _ in range(4):
-            # Sample more the more of the catalog is excluded, so a few rounds are enough.
-            draw = min(total, int(4 * pool_size * total / max(1, total - len(exclude))) + 8)
-            candidates = rng.integers(low, high + 1, size=draw).tolist()
-            with connection.cursor() as cursor:
-                cursor.execute(
-                    f"SELECT id, play_count FROM {_TABLE} WHERE id = ANY(%s) AND embedding IS NOT NULL",
-                    [candidates],
-                )
-                found = dict(cursor.fetchall())
+            bounds, candidates, found = self._draw_ids(rng.random(draw))
+            if bounds is None:
+                return []
             for pk in candidates:  # keep the rng's order
                 if pk in found and pk not in exclude:
                     pool.setdefault(pk, found[pk])
             if len(pool) >= pool_size:
                 break
+            # Ids are (nearly) dense, so the id range stands in for the catalog size.
+            total = bounds[1] - bounds[0] + 1
+            draw = min(total, int(4 * pool_size * total / max(1, total - len(exclude))) + 8)
         if len(pool) < k:
             # Sparse ids or an almost exhausted catalog: read what is left.
             with connection.cursor() as cursor:
@@ -221,13 +274,41 @@ class VideoCatalog:
             return [ids[i] for i in chosen]
         return ids[:k]
 
+    @staticmethod
+    def _draw_ids(fractions: np.ndarray):
+        """``((min id, max id) or None for an empty catalog, [candidate ids], {id: plays} of the
+        candidates that are embedded videos)``: each fraction in [0, 1) picks the id at that
+        point of the id range. One statement; both ends of the range come from the primary key
+        index (a count(*) would read the whole table)."""
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"""WITH bounds AS (SELECT min(id) AS low, max(id) AS high FROM {_TABLE}),
+                         drawn AS (SELECT b.low + floor(d.fraction * (b.high - b.low + 1))::bigint AS id, d.n
+                                     FROM bounds b, unnest(%s::float8[]) WITH ORDINALITY AS d(fraction, n))
+                    SELECT b.low, b.high, d.id, v.play_count
+                      FROM bounds b
+                      LEFT JOIN drawn d ON true
+                      LEFT JOIN {_TABLE} v ON v.id = d.id AND v.embedding IS NOT NULL
+                     ORDER BY d.n""",
+                [fractions.tolist()],
+            )
+            rows = cursor.fetchall()
+        if not rows or rows[0][0] is None:
+            return None, [], {}
+        bounds = rows[0][:2]
+        candidates = [pk for _, _, pk, _ in rows]
+        found = {pk: plays for _, _, pk, plays in rows if plays is not None}
+        return bounds, candidates, found
+
     def vectors(self, ids: Sequence[int]) -> np.ndarray:
         if not len(ids):
             return np.zeros((0, 0), dtype=np.float32)
-        with connection.cursor() as cursor:  # plain SQL: MMR reads these on every batch
-            cursor.execute(f"SELECT id, vector_send(embedding) FROM {_TABLE} WHERE id = ANY(%s)", [list(ids)])
-            found = dict(cursor.fetchall())
-        return np.stack([vector_from_bytes(found[pk]) for pk in ids])
+        missing = [pk for pk in set(ids) if pk not in self._found_vectors]
+        if missing:
+            with connection.cursor() as cursor:  # plain SQL: MMR reads these on every batch
+                cursor.execute(f"SELECT id, vector_send(embedding) FROM {_TABLE} WHERE id = ANY(%s)", [missing])
+                self._found_vectors.update(cursor.fetchall())
+        return np.stack([vector_from_bytes(self._found_vectors[pk]) for pk in ids])
 
     def topic_members(self, topic: int, k: int, exclude: Iterable[int], rng: np.random.Generator) -> list[int]:
         exclude = set(exclude)

@@ -24,6 +24,7 @@ from algorithms.selectors import default_algorithm, load_blueprint
 from algorithms.vectors import WeightedSignal, normalize
 from catalog.models import Topic, Video
 from catalog.selectors import VideoCatalog, vector_from_bytes, videos_for_display
+from tokfeed.rows import field_names, from_row, select_list
 
 from .models import FeedSession, Impression, Signal
 
@@ -114,14 +115,9 @@ def bucket_vector(bucket: dict) -> np.ndarray | None:
     raise FeedError(f"bad bucket {bucket!r}: use a non-empty text, a list of video ids or a topic number", field="bucket")
 
 
-def _in_field_order(model, names: set[str]) -> tuple[str, ...]:
-    # Model.from_db takes the loaded values in the model's field order.
-    return tuple(f.attname for f in model._meta.concrete_fields if f.attname in names)
-
-
 # What the feed's use cases read of a session and of its algorithm when they lock it.
-_LOCKED_SESSION_FIELDS = _in_field_order(FeedSession, {"id", "state", "batch_count", "cycle", "algorithm_id"})
-_LOCKED_ALGORITHM_FIELDS = _in_field_order(Algorithm, {"id", "slug", "version", "batch_size"})
+_LOCKED_SESSION_FIELDS = field_names(FeedSession, only={"id", "state", "batch_count", "cycle", "algorithm_id"})
+_LOCKED_ALGORITHM_FIELDS = field_names(Algorithm, only={"id", "slug", "version", "batch_size"})
 
 
 def _locked_session(session_id) -> FeedSession:
@@ -136,10 +132,9 @@ def _locked_session(session_id) -> FeedSession:
         session_id = uuid.UUID(str(session_id))
     except ValueError:
         raise SessionNotFound(f"no feed session {session_id}") from None
-    columns = [f"s.{f}" for f in _LOCKED_SESSION_FIELDS] + [f"a.{f}" for f in _LOCKED_ALGORITHM_FIELDS]
     with connection.cursor() as cursor:
         cursor.execute(
-            f"""SELECT {", ".join(columns)}
+            f"""SELECT {select_list("s", _LOCKED_SESSION_FIELDS)}, {select_list("a", _LOCKED_ALGORITHM_FIELDS)}
                   FROM {FeedSession._meta.db_table} s JOIN {Algorithm._meta.db_table} a ON a.id = s.algorithm_id
                  WHERE s.id = %s FOR UPDATE OF s""",
             [session_id],
@@ -148,8 +143,8 @@ def _locked_session(session_id) -> FeedSession:
     if row is None:
         raise SessionNotFound(f"no feed session {session_id}")
     split = len(_LOCKED_SESSION_FIELDS)
-    session = FeedSession.from_db(connection.alias, list(_LOCKED_SESSION_FIELDS), row[:split])
-    session.algorithm = Algorithm.from_db(connection.alias, list(_LOCKED_ALGORITHM_FIELDS), row[split:])
+    session = from_row(FeedSession, _LOCKED_SESSION_FIELDS, row[:split])
+    session.algorithm = from_row(Algorithm, _LOCKED_ALGORITHM_FIELDS, row[split:])
     return session
 
 
@@ -171,35 +166,39 @@ def _current_state(session: FeedSession, blueprint: machine.Blueprint) -> str:
 # A batch is served every few views, so its statements are written out: on a small machine an
 # ORM query costs about 1 ms of Python, several times the statement itself (bench/batch.py).
 
-def _recent_signals(session: FeedSession, blueprint: machine.Blueprint, last_n: int) -> list[WeightedSignal]:
-    """The session's last ``last_n`` signals that carry a vector (positive or negative), oldest
-    first, weighted by the algorithm as it is now."""
+def _history(session: FeedSession, blueprint: machine.Blueprint, last_n: int) -> tuple[list[WeightedSignal], frozenset[int]]:
+    """What the session has done, in one statement: its last ``last_n`` signals that carry a
+    vector (positive or negative), oldest first and weighted by the algorithm as it is now, and
+    the videos served in its current cycle (history exclusion)."""
     specs = {s.name: s for s in blueprint.signals if s.polarity != machine.NEUTRAL}
     with connection.cursor() as cursor:
         cursor.execute(
-            f"""SELECT s.type, vector_send(v.embedding)
-                  FROM {Signal._meta.db_table} s JOIN {Video._meta.db_table} v ON v.id = s.video_id
-                 WHERE s.session_id = %s AND s.type = ANY(%s) AND v.embedding IS NOT NULL
-                 ORDER BY s.id DESC LIMIT %s""",
-            [session.pk, list(specs), last_n],
+            f"""WITH recent AS (
+                    SELECT s.id, s.type, vector_send(v.embedding) AS vector
+                      FROM {Signal._meta.db_table} s JOIN {Video._meta.db_table} v ON v.id = s.video_id
+                     WHERE s.session_id = %s AND s.type = ANY(%s) AND v.embedding IS NOT NULL
+                     ORDER BY s.id DESC LIMIT %s
+                )
+                SELECT (SELECT array_agg(type ORDER BY id) FROM recent),
+                       (SELECT array_agg(vector ORDER BY id) FROM recent),
+                       ARRAY(SELECT video_id FROM {Impression._meta.db_table} WHERE session_id = %s AND cycle = %s)""",
+            [session.pk, list(specs), last_n, session.pk, session.cycle],
         )
-        rows = cursor.fetchall()
-    return [
+        kinds, vectors, seen = cursor.fetchone()
+    signals = [
         WeightedSignal(vector_from_bytes(vector), specs[kind].weight, specs[kind].polarity)
-        for kind, vector in reversed(rows)
+        for kind, vector in zip(kinds or (), vectors or ())
     ]
-
-
-def _seen_video_ids(session: FeedSession) -> frozenset[int]:
-    """The videos served in the session's current cycle (history exclusion)."""
-    with connection.cursor() as cursor:
-        cursor.execute(f"SELECT video_id FROM {Impression._meta.db_table} WHERE session_id = %s AND cycle = %s",
-                       [session.pk, session.cycle])
-        return frozenset(pk for pk, in cursor.fetchall())
+    return signals, frozenset(seen)
 
 
 def _record_batch(session: FeedSession, number: int, state: str, batch_type: str, picked) -> None:
-    """Store the batch's impressions and the session's progress, in one statement."""
+    """Store the batch's impressions and the session's progress, in one statement.
+
+    The statement also turns off ``synchronous_commit`` for the rest of the transaction: a batch
+    lost to a crash in the next few hundred ms is served afresh, not worth waiting for the WAL
+    flush (signals, which must not be lost, keep waiting for it).
+    """
     now = timezone.now()
     with connection.cursor() as cursor:
         cursor.execute(
@@ -212,7 +211,8 @@ def _record_batch(session: FeedSession, number: int, state: str, batch_type: str
                            AS batch(video_id, position, cycle, source, similarity)
                 )
                 UPDATE {FeedSession._meta.db_table} SET state = %s, batch_count = %s, cycle = %s, updated_at = %s
-                 WHERE id = %s""",
+                 WHERE id = %s
+             RETURNING set_config('synchronous_commit', 'off', true)""",
             [session.pk, number, state, batch_type, now,
              [c.id for c, _ in picked], list(range(len(picked))), [cycle for _, cycle in picked],
              [c.source for c, _ in picked], [c.similarity for c, _ in picked],
@@ -229,10 +229,6 @@ def next_batch(session_id, *, after: int | None = None) -> Batch:
     session's lock, so two such requests at once serve one batch.
     """
     with transaction.atomic():
-        with connection.cursor() as cursor:
-            # A batch lost to a crash in the next few hundred ms is served afresh: not worth
-            # waiting for the WAL flush (signals, which must not be lost, keep waiting).
-            cursor.execute("SET LOCAL synchronous_commit = off")
         session = _locked_session(session_id)
         if after is not None and session.batch_count == after + 1:
             return _served_batch(session)
@@ -241,14 +237,14 @@ def next_batch(session_id, *, after: int | None = None) -> Batch:
         state_name = _current_state(session, blueprint)
         state = blueprint.state(state_name)
         params = BatchParams.from_mapping(state.params)
-        signals = _recent_signals(session, blueprint, params.last_n)
+        signals, seen = _history(session, blueprint, params.last_n)
         bias = []
         if state.batch_type == BIASED and session.bias_vector is not None:
             bias = [np.asarray(session.bias_vector, dtype=np.float32)]
-        catalog = VideoCatalog()
+        # MMR reads the vectors of what the searches found: read them with the searches.
+        catalog = VideoCatalog(vectors_with_search=params.apply_mmr)
         # Seeded by session and batch number: the same batch can be rebuilt to explain it.
         rng = np.random.default_rng([session.id.int % 2**63, session.batch_count])
-        seen = _seen_video_ids(session)
 
         size = algorithm.batch_size
         picked = [(c, session.cycle) for c in build_batch(state.batch_type, params, catalog, signals, size, seen, rng, bias)]
