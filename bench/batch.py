@@ -62,6 +62,7 @@ SESSION_KEY = "bench-batch"
 MARKER_EXTERNAL_ID = "synth-bench-marker"
 HNSW_INDEX = "video_embedding_hnsw"
 EF_SWEEP = (40, 64, 100, 200, 400)
+MULTI_QUERY_COUNTS = (2, 3, 4)  # queries per batch in the default algorithm's L-R, L and M states
 SEEN_POOL, SEEN_COUNT, SEEN_K = 300, 150, 20  # over-fetch check: 150 of the 300 nearest seen, want 20
 
 
@@ -577,6 +578,19 @@ def measure_recall(ids: np.ndarray, vectors: np.ndarray, queries: np.ndarray, pg
         seen_ms.append((time.perf_counter() - started) * 1000)
         seen_recall.append(len(truth & {pk for pk, _ in found}) / SEEN_K)
 
+    # Multi-interest batches (states with alpha > 0) search several queries at once, each at a
+    # share of the breadth (catalog.selectors.SearchBreadth): recall@10 of each query there.
+    shared = []
+    for count in MULTI_QUERY_COUNTS:
+        recalls, times = [], []
+        for start in range(0, len(queries) - count + 1, count):
+            started = time.perf_counter()
+            found = catalog.search_many(list(queries[start:start + count]), 10)
+            times.append((time.perf_counter() - started) * 1000)
+            recalls += [len(truth & {pk for pk, _ in hits}) / 10 for truth, hits in zip(exact10[start:start + count], found)]
+        shared.append({"queries": count, "ef_search": _connection_breadth().per_query(count),
+                       "recall_at_10": statistics.mean(recalls), "p50_ms": float(np.percentile(times, 50))})
+
     sweep = []
     for ef in EF_SWEEP:
         at_breadth = VideoCatalog(ef_search=ef)
@@ -613,7 +627,8 @@ def measure_recall(ids: np.ndarray, vectors: np.ndarray, queries: np.ndarray, pg
     random_pairs = vectors[np.random.default_rng(1).integers(0, len(vectors), 2000)]
     return {
         "queries": len(queries),
-        "ef_search": _connection_breadth(),
+        "ef_search": _connection_breadth().single,
+        "shared_breadth": shared,
         "recall_at_10_search": statistics.mean(ann_recall),
         "recall_at_10_nearest_videos": statistics.mean(orm_recall),
         "min_recall_at_10_search": min(ann_recall),
@@ -759,6 +774,11 @@ def report(results: list[dict]) -> None:
              "random cos": _r(r["recall"]["data"]["random_pair_cosine"], 3)}
             for r in ok
         ])
+        print_table("multi-interest batches: several queries in one search_many, each at its share of the breadth", [
+            {"catalog": r["label"], "queries": m["queries"], "ef_search each": m["ef_search"],
+             "recall@10": _r(m["recall_at_10"], 3), "p50 ms (all queries)": _r(m["p50_ms"])}
+            for r in ok for m in r["recall"].get("shared_breadth", [])
+        ])
         print_table("hnsw.ef_search sweep (VideoCatalog.search, k=10)", [
             {"catalog": r["label"], "ef_search": s["ef_search"], "recall@10": _r(s["recall_at_10"], 3),
              "p50 ms": _r(s["p50_ms"]), "p95 ms": _r(s["p95_ms"])}
@@ -784,7 +804,9 @@ def report(results: list[dict]) -> None:
     print()
     for r in ok:
         kind = r["recall"]["query_kind"]
-        p95, recall = r["latency"]["p95_ms"], r["recall"]["recall_at_10_search"]
+        p95 = r["latency"]["p95_ms"]
+        # The lowest recall of any way the product searches: one query, or several sharing a breadth.
+        recall = min([r["recall"]["recall_at_10_search"]] + [m["recall_at_10"] for m in r["recall"].get("shared_breadth", [])])
         line = f"{r['label']}: p95 {p95:.1f} ms"
         if r["vectors"] == P95_TARGET_SIZE:
             line += f" ({'meets' if p95 <= P95_TARGET_MS else 'MISSES'} the {P95_TARGET_MS:.0f} ms target)"

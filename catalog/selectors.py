@@ -6,7 +6,9 @@ through the HNSW index where it can and exact search where it must.
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 from django.db import connection, transaction
@@ -17,42 +19,68 @@ from tokfeed.rows import field_names, from_row, select_list
 
 from .models import Creator, Hashtag, Music, Topic, Video
 
-#: HNSW search breadth (``hnsw.ef_search``). pgvector's default (40) trades recall for speed;
-#: 100 keeps recall@10 near 1 up to 100 000 videos (0.99, bench/batch.py) for about 1 ms more
-#: per query. Recall falls as the catalog grows (at 1 000 000 videos: 0.961 with 100, 0.985 with
-#: 200), so catalogs of ``LARGE_CATALOG`` videos or more search with ``EF_SEARCH_LARGE``.
+#: HNSW search breadth (``hnsw.ef_search``) of a batch's one query. pgvector's default (40)
+#: trades recall for speed; 100 keeps recall@10 near 1 up to 100 000 videos (0.99,
+#: bench/batch.py) for about 1 ms more per query. Recall falls as the catalog grows (at
+#: 1 000 000 videos: 0.961 with 100, 0.985 with 200), so catalogs of ``LARGE_CATALOG`` videos or
+#: more search with ``EF_SEARCH_LARGE``.
 EF_SEARCH = 100
 EF_SEARCH_LARGE = 200
 LARGE_CATALOG = 300_000
+#: The narrowest breadth at each size that still meets the recall target (recall@10 >= 0.95):
+#: 40 gave 0.978 at 100 000 videos, 100 gave 0.961 at 1 000 000 (bench/batch.py).
+EF_SEARCH_FLOOR = 40
+EF_SEARCH_FLOOR_LARGE = 100
 #: pgvector's ceiling for hnsw.ef_search: an index scan never yields more candidates than this.
 MAX_EF_SEARCH = 1000
 
 _TABLE = Video._meta.db_table
 
 
-def ef_search_for(videos: float) -> int:
+@dataclass(frozen=True)
+class SearchBreadth:
+    """How wide the HNSW searches of one batch are, for a catalog's size.
+
+    A batch with one query (one interest) searches at ``single``. A batch with several (the
+    multi-interest states) shares that breadth among them, down to ``floor`` each: every query
+    there supplies only a share of the batch, those states add exploration noise (``mu``) that
+    moves a query further than the narrower search's error does, and the floor keeps each
+    query's recall@10 at the target. At 100 000 videos a batch of four queries searched for
+    about 12 ms at 100 each, against 7.6 ms at 40 (bench/batch.py).
+    """
+
+    single: int
+    floor: int
+
+    def per_query(self, queries: int) -> int:
+        return max(self.floor, math.ceil(self.single / max(1, queries)))
+
+
+def breadth_for(videos: float) -> SearchBreadth:
     """The HNSW search breadth for a catalog of ``videos`` videos."""
-    return EF_SEARCH_LARGE if videos >= LARGE_CATALOG else EF_SEARCH
+    if videos >= LARGE_CATALOG:
+        return SearchBreadth(EF_SEARCH_LARGE, EF_SEARCH_FLOOR_LARGE)
+    return SearchBreadth(EF_SEARCH, EF_SEARCH_FLOOR)
 
 
-def set_search_breadth(connection) -> int:
+def set_search_breadth(connection) -> SearchBreadth:
     """Give a new connection the search breadth for the catalog's size (from the planner's
     statistics, which ``embed`` and ``import_trending`` refresh), and remember it on the
-    connection: searches at that breadth then need no ``SET`` of their own, a round trip on
-    every batch."""
+    connection (``connection.search_breadth``): a batch's one query then needs no ``SET`` of
+    its own."""
     with connection.cursor() as cursor:
         cursor.execute("SELECT reltuples FROM pg_class WHERE oid = to_regclass(%s)", [_TABLE])
         row = cursor.fetchone()
-        breadth = ef_search_for(row[0] if row and row[0] else 0)
+        breadth = breadth_for(row[0] if row and row[0] else 0)
         # Before pgvector is loaded this sets a placeholder, which pgvector adopts when it loads.
-        cursor.execute("SELECT set_config('hnsw.ef_search', %s, false)", [str(breadth)])
-    connection.hnsw_ef_search = breadth
+        cursor.execute("SELECT set_config('hnsw.ef_search', %s, false)", [str(breadth.single)])
+    connection.search_breadth = breadth
     return breadth
 
 
-def _connection_breadth() -> int:
+def _connection_breadth() -> SearchBreadth:
     connection.ensure_connection()  # opening it sets the breadth (``CatalogConfig.ready``)
-    return getattr(connection, "hnsw_ef_search", None) or set_search_breadth(connection)
+    return getattr(connection, "search_breadth", None) or set_search_breadth(connection)
 
 
 def _vector_literal(vector) -> str:
@@ -128,7 +156,7 @@ def nearest_videos(vector, k: int = 10, *, ef_search: int | None = None) -> list
     """The ``k`` videos closest to ``vector`` by cosine, through the HNSW index; ``(video, similarity)``."""
     with transaction.atomic():
         with connection.cursor() as cursor:
-            cursor.execute("SELECT set_config('hnsw.ef_search', %s, true)", [str(ef_search or _connection_breadth())])
+            cursor.execute("SELECT set_config('hnsw.ef_search', %s, true)", [str(ef_search or _connection_breadth().single)])
         videos = list(
             Video.objects.filter(embedding__isnull=False)
             .annotate(distance=CosineDistance("embedding", vector))
@@ -140,8 +168,8 @@ def nearest_videos(vector, k: int = 10, *, ef_search: int | None = None) -> list
 class VideoCatalog:
     """The embedded videos, as the batch builders see them (see ``algorithms.batches.Catalog``).
 
-    ``ef_search`` fixes the HNSW search breadth (benchmarks sweep it); by default it follows
-    the catalog's size (``ef_search_for``). With ``vectors_with_search`` the searches also read
+    ``ef_search`` fixes the HNSW search breadth of every query (benchmarks sweep it); by
+    default it follows the catalog's size and the number of queries (``SearchBreadth``). With ``vectors_with_search`` the searches also read
     the vectors of the videos they find and keep them, so that ``vectors`` of those (what MMR
     asks for next) costs no statement of its own; one instance then serves one batch.
     """
@@ -170,7 +198,7 @@ class VideoCatalog:
         if k <= 0:
             return results
         pending = {i: _vector_literal(query) for i, query in enumerate(queries)}
-        breadth = self.ef_search or _connection_breadth()
+        breadth = self.ef_search or _connection_breadth().per_query(len(queries))
         exclude = list(exclude)
         for depth in sorted({min(MAX_EF_SEARCH, max(breadth, 2 * k)), min(MAX_EF_SEARCH, k + len(exclude))}):
             if not pending:
@@ -192,37 +220,39 @@ class VideoCatalog:
         """For each query vector, the first ``k`` of its ``depth`` nearest rows that are not in
         ``exclude``; through HNSW, or exactly if ``ef_search`` is None. One statement: a LATERAL
         join runs the index scan once per query."""
-        # A wider breadth, or an exact scan, is for this statement only: the rest of the caller's
-        # transaction (the rest of a batch) must not inherit it. savepoint=False: set_config(...,
-        # true) only needs *a* transaction, not a nested one.
+        # Another breadth, or an exact scan, is for this statement only: the rest of the
+        # caller's transaction (the rest of a batch) must not inherit it. The setting, the search
+        # and the reset go in one message (client-side binding sends it as a simple query), one
+        # round trip; savepoint=False: set_config(..., true) only needs *a* transaction.
         if ef_search is None:
             setting = ("enable_indexscan", "off", "on")
         else:
-            usual = _connection_breadth()
-            setting = None if ef_search == usual else ("hnsw.ef_search", str(ef_search), str(usual))
+            usual = str(_connection_breadth().single)
+            setting = None if str(ef_search) == usual else ("hnsw.ef_search", str(ef_search), usual)
+        vector = "vector_send(embedding)" if self.vectors_with_search else "NULL"
+        # The seen ids are dropped after the index scan (a WHERE inside it would make pgvector
+        # 0.6 return fewer rows); PostgreSQL checks them against a hash of the array.
+        search = f"""SELECT n, id, distance, {vector}
+                       FROM (SELECT q.n, v.id, v.distance, v.embedding,
+                                    row_number() OVER (PARTITION BY q.n ORDER BY v.distance, v.id) AS rank
+                               FROM unnest(%s::text[]::vector[]) WITH ORDINALITY AS q(embedding, n)
+                              CROSS JOIN LATERAL (
+                                    SELECT id, embedding, embedding <=> q.embedding AS distance FROM {_TABLE}
+                                     WHERE embedding IS NOT NULL ORDER BY embedding <=> q.embedding LIMIT %s
+                                    ) AS v
+                              WHERE NOT (v.id = ANY(%s::bigint[]))) AS ranked
+                      WHERE rank <= %s
+                      ORDER BY n, rank"""
+        params = [literals, depth, exclude, k]
         with transaction.atomic(savepoint=False), connection.cursor() as cursor:
             if setting:
-                cursor.execute("SELECT set_config(%s, %s, true)", setting[:2])
-            # The seen ids are dropped after the index scan (a WHERE inside it would make pgvector
-            # 0.6 return fewer rows); PostgreSQL checks them against a hash of the array.
-            vector = "vector_send(embedding)" if self.vectors_with_search else "NULL"
-            cursor.execute(
-                f"""SELECT n, id, distance, {vector}
-                      FROM (SELECT q.n, v.id, v.distance, v.embedding,
-                                   row_number() OVER (PARTITION BY q.n ORDER BY v.distance, v.id) AS rank
-                              FROM unnest(%s::text[]::vector[]) WITH ORDINALITY AS q(embedding, n)
-                             CROSS JOIN LATERAL (
-                                   SELECT id, embedding, embedding <=> q.embedding AS distance FROM {_TABLE}
-                                    WHERE embedding IS NOT NULL ORDER BY embedding <=> q.embedding LIMIT %s
-                                   ) AS v
-                             WHERE NOT (v.id = ANY(%s::bigint[]))) AS ranked
-                     WHERE rank <= %s
-                     ORDER BY n, rank""",
-                [literals, depth, exclude, k],
-            )
+                name, value, reset = setting
+                cursor.execute(f"SELECT set_config(%s, %s, true); {search}; SELECT set_config(%s, %s, true)",
+                               [name, value, *params, name, reset])
+                cursor.nextset()
+            else:
+                cursor.execute(search, params)
             rows = cursor.fetchall()
-            if setting:
-                cursor.execute("SELECT set_config(%s, %s, true)", [setting[0], setting[2]])
         found: list[list[tuple[int, float]]] = [[] for _ in literals]
         for n, pk, distance, vector in rows:
             found[n - 1].append((pk, 1.0 - distance))

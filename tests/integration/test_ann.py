@@ -90,10 +90,11 @@ def test_vectors_are_read_exactly_in_the_order_asked(catalog_db):
 
 
 def test_search_breadth_follows_the_catalog_size(catalog_db):
-    from catalog.selectors import EF_SEARCH, EF_SEARCH_LARGE, LARGE_CATALOG, ef_search_for, set_search_breadth
+    from catalog.selectors import EF_SEARCH, EF_SEARCH_LARGE, LARGE_CATALOG, breadth_for, set_search_breadth
 
-    assert ef_search_for(0) == ef_search_for(LARGE_CATALOG - 1) == EF_SEARCH
-    assert ef_search_for(LARGE_CATALOG) == EF_SEARCH_LARGE > EF_SEARCH
+    assert breadth_for(0) == breadth_for(LARGE_CATALOG - 1)
+    assert breadth_for(0).single == EF_SEARCH
+    assert breadth_for(LARGE_CATALOG).single == EF_SEARCH_LARGE > EF_SEARCH
 
     def session_breadth():
         with connection.cursor() as cursor:
@@ -101,17 +102,46 @@ def test_search_breadth_follows_the_catalog_size(catalog_db):
             return int(cursor.fetchone()[0])
 
     # A connection opens with the breadth for the real catalog (1000 videos).
-    assert session_breadth() == connection.hnsw_ef_search == EF_SEARCH
+    assert session_breadth() == connection.search_breadth.single == EF_SEARCH
     with connection.cursor() as cursor:  # the planner's idea of the size, as after importing 1M
         cursor.execute("UPDATE pg_class SET reltuples = %s WHERE oid = 'catalog_video'::regclass", [LARGE_CATALOG * 3])
     try:
-        assert set_search_breadth(connection) == EF_SEARCH_LARGE
+        assert set_search_breadth(connection) == breadth_for(LARGE_CATALOG)
         assert session_breadth() == EF_SEARCH_LARGE
     finally:
         with connection.cursor() as cursor:
             cursor.execute("ANALYZE catalog_video")
         set_search_breadth(connection)
     assert session_breadth() == EF_SEARCH
+
+
+def test_several_queries_share_the_breadth_down_to_a_floor():
+    from catalog.selectors import EF_SEARCH_FLOOR, EF_SEARCH_FLOOR_LARGE, LARGE_CATALOG, breadth_for
+
+    usual, large = breadth_for(1000), breadth_for(LARGE_CATALOG)
+    assert usual.per_query(1) == usual.single and large.per_query(1) == large.single
+    assert usual.per_query(2) == usual.single // 2
+    assert usual.per_query(4) == EF_SEARCH_FLOOR and usual.per_query(40) == EF_SEARCH_FLOOR
+    assert large.per_query(12) == EF_SEARCH_FLOOR_LARGE
+    assert usual.per_query(0) == usual.single
+
+
+def test_each_of_several_queries_searches_at_its_share_of_the_breadth(catalog_db):
+    """The breadth a shared search sets is in force for its statement, and only for it."""
+    from django.test.utils import CaptureQueriesContext
+
+    from catalog.selectors import VideoCatalog
+
+    ids, vectors = _all_vectors()
+    with CaptureQueriesContext(connection) as queries:
+        found = VideoCatalog().search_many([vectors[0], vectors[1], vectors[2], vectors[3]], 10)
+    assert all(abs(hits[0][1] - 1.0) < 1e-5 for hits in found)  # each query found itself (or a twin)
+    share = connection.search_breadth.per_query(4)
+    assert len(queries) == 1
+    assert f"set_config('hnsw.ef_search', '{share}', true)" in queries[0]["sql"]
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW hnsw.ef_search")
+        assert cursor.fetchone()[0] == str(connection.search_breadth.single)
 
 
 def test_deep_and_exact_searches_change_settings_for_their_own_statement_only(catalog_db):
@@ -125,4 +155,4 @@ def test_deep_and_exact_searches_change_settings_for_their_own_statement_only(ca
         assert len(found) == min(10, len(ids) - seen_count)
         with connection.cursor() as cursor:
             cursor.execute("SELECT current_setting('hnsw.ef_search'), current_setting('enable_indexscan')")
-            assert cursor.fetchone() == (str(connection.hnsw_ef_search), "on")
+            assert cursor.fetchone() == (str(connection.search_breadth.single), "on")
