@@ -7,7 +7,7 @@ For each catalog (the real one, and synthetic catalogs of 100 000 and 1 000 000 
   then ``next_batch`` and a ``record_view`` per item, with watch times that mix high attention,
   mid, low and skips (and whole batches left without any signal) so sessions walk through the
   ``0`` / ``H`` / ``M`` / ``L`` / ``L-R`` states and their history grows as a viewer's would;
-- recall@10 of the ANN stage (``VideoCatalog.search`` and ``nearest_videos``, HNSW) against
+- recall@10 of the ANN stage (``VideoCatalog.search``, HNSW) against
   exact search computed with numpy over every stored vector, on held-out queries; recall@20 of
   the over-fetch path ``next_batch`` uses (150 of the 300 nearest already seen); latency of
   ANN vs exact search (numpy, and PostgreSQL's sequential scan, the product's fallback);
@@ -550,22 +550,18 @@ def exact_top(vectors: np.ndarray, queries: np.ndarray, k: int) -> tuple[np.ndar
 def measure_recall(ids: np.ndarray, vectors: np.ndarray, queries: np.ndarray, pg_exact_queries: int) -> dict:
     from django.db import connection, transaction
 
-    from catalog.selectors import VideoCatalog, _connection_breadth, _vector_literal, nearest_videos
+    from catalog.selectors import VideoCatalog, _connection_breadth, _vector_literal
 
     catalog = VideoCatalog()
     top_rows, top_sims = exact_top(vectors, queries, SEEN_POOL)
     exact10 = [set(ids[r[:10]].tolist()) for r in top_rows]
 
-    ann_ms, ann_recall, orm_ms, orm_recall = [], [], [], []
+    ann_ms, ann_recall = [], []
     for q, truth in zip(queries, exact10):
         started = time.perf_counter()
         found = catalog.search(q, 10)
         ann_ms.append((time.perf_counter() - started) * 1000)
         ann_recall.append(len(truth & {pk for pk, _ in found}) / 10)
-        started = time.perf_counter()
-        found = nearest_videos(q, 10)
-        orm_ms.append((time.perf_counter() - started) * 1000)
-        orm_recall.append(len(truth & {video.id for video, _ in found}) / 10)
 
     # The over-fetch path next_batch takes: half of the 300 nearest already seen, 20 wanted.
     seen_recall, seen_ms = [], []
@@ -630,11 +626,9 @@ def measure_recall(ids: np.ndarray, vectors: np.ndarray, queries: np.ndarray, pg
         "ef_search": _connection_breadth().single,
         "shared_breadth": shared,
         "recall_at_10_search": statistics.mean(ann_recall),
-        "recall_at_10_nearest_videos": statistics.mean(orm_recall),
         "min_recall_at_10_search": min(ann_recall),
         "recall_at_20_with_150_seen": statistics.mean(seen_recall),
         "search_ms": percentiles(ann_ms),
-        "nearest_videos_ms": percentiles(orm_ms),
         "search_with_150_seen_ms": percentiles(seen_ms),
         "exact_numpy_ms": percentiles(numpy_ms),
         "exact_postgres_ms": percentiles(pg_ms) if pg_ms else None,
@@ -764,7 +758,6 @@ def report(results: list[dict]) -> None:
             {"catalog": r["label"], "vectors": r["vectors"], "queries": r["recall"]["queries"],
              "ef_search": r["recall"].get("ef_search", ""),
              "recall@10 search": _r(r["recall"]["recall_at_10_search"], 3),
-             "recall@10 nearest_videos": _r(r["recall"]["recall_at_10_nearest_videos"], 3),
              "recall@20 150 seen": _r(r["recall"]["recall_at_20_with_150_seen"], 3),
              "search p50/p95 ms": f"{r['recall']['search_ms']['p50_ms']:.2f}/{r['recall']['search_ms']['p95_ms']:.2f}",
              "150-seen p50 ms": _r(r["recall"]["search_with_150_seen_ms"]["p50_ms"]),

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 import numpy as np
 from django.db import connection, transaction
 from pgvector import Vector
-from pgvector.django import CosineDistance
 
 from tokfeed.rows import field_names, from_row, select_list
 
@@ -150,19 +149,6 @@ def _set_prefetched_hashtags(video: Video, hashtags: list[Hashtag]) -> None:
     queryset._result_cache = hashtags
     queryset._prefetch_done = True
     video._prefetched_objects_cache = {"hashtags": queryset}
-
-
-def nearest_videos(vector, k: int = 10, *, ef_search: int | None = None) -> list[tuple[Video, float]]:
-    """The ``k`` videos closest to ``vector`` by cosine, through the HNSW index; ``(video, similarity)``."""
-    with transaction.atomic():
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT set_config('hnsw.ef_search', %s, true)", [str(ef_search or _connection_breadth().single)])
-        videos = list(
-            Video.objects.filter(embedding__isnull=False)
-            .annotate(distance=CosineDistance("embedding", vector))
-            .order_by("distance")[:k]
-        )
-    return [(video, 1.0 - video.distance) for video in videos]
 
 
 class VideoCatalog:
