@@ -18,18 +18,6 @@ from tokfeed.rows import field_names, from_row, select_list
 
 from .models import Creator, Hashtag, Music, Topic, Video
 
-#: HNSW search breadth (``hnsw.ef_search``) of a batch's one query. pgvector's default (40)
-#: trades recall for speed; 100 keeps recall@10 near 1 up to 100 000 videos (0.99,
-#: bench/batch.py) for about 1 ms more per query. Recall falls as the catalog grows (at
-#: 1 000 000 videos: 0.961 with 100, 0.985 with 200), so catalogs of ``LARGE_CATALOG`` videos or
-#: more search with ``EF_SEARCH_LARGE``.
-EF_SEARCH = 100
-EF_SEARCH_LARGE = 200
-LARGE_CATALOG = 300_000
-#: The narrowest breadth at each size that still meets the recall target (recall@10 >= 0.95):
-#: 40 gave 0.978 at 100 000 videos, 100 gave 0.961 at 1 000 000 (bench/batch.py).
-EF_SEARCH_FLOOR = 40
-EF_SEARCH_FLOOR_LARGE = 100
 #: pgvector's ceiling for hnsw.ef_search: an index scan never yields more candidates than this.
 MAX_EF_SEARCH = 1000
 
@@ -38,13 +26,13 @@ _TABLE = Video._meta.db_table
 
 @dataclass(frozen=True)
 class SearchBreadth:
-    """How wide the HNSW searches of one batch are, for a catalog's size.
+    """How wide (``hnsw.ef_search``) the HNSW searches of one batch are.
 
     A batch with one query (one interest) searches at ``single``. A batch with several (the
     multi-interest states) shares that breadth among them, down to ``floor`` each: every query
     there supplies only a share of the batch, those states add exploration noise (``mu``) that
     moves a query further than the narrower search's error does, and the floor keeps each
-    query's recall@10 at the target. At 100 000 videos a batch of four queries searched for
+    query's recall@10 at the 0.95 target. At 100 000 videos a batch of four queries searched for
     about 12 ms at 100 each, against 7.6 ms at 40 (bench/batch.py).
     """
 
@@ -55,11 +43,29 @@ class SearchBreadth:
         return max(self.floor, math.ceil(self.single / max(1, queries)))
 
 
+#: The breadth by catalog size: ``(catalogs of fewer videos than this, breadth)``, the last row
+#: for every larger catalog. Recall falls as the catalog grows, so each row is set from recall@10
+#: against exact search measured near its upper end (bench/batch.py, synthetic catalogs):
+#:
+#: =========  =====  =====  =====  =====  =====
+#: videos     ef 40  ef 64  100    200    400
+#: 100 000    0.980  0.990  1.000
+#: 300 000    0.894  0.936  0.976  0.997  0.999
+#: 1 000 000  0.786  0.859  0.933  0.967  0.987
+#: =========  =====  =====  =====  =====  =====
+#:
+#: pgvector's default (40) would miss the target from a few hundred thousand videos. Past 1M,
+#: which was not measured, 200 may no longer be enough.
+SEARCH_BREADTHS = (
+    (125_000, SearchBreadth(single=100, floor=40)),
+    (400_000, SearchBreadth(single=200, floor=100)),
+    (None, SearchBreadth(single=200, floor=200)),
+)
+
+
 def breadth_for(videos: float) -> SearchBreadth:
-    """The HNSW search breadth for a catalog of ``videos`` videos."""
-    if videos >= LARGE_CATALOG:
-        return SearchBreadth(EF_SEARCH_LARGE, EF_SEARCH_FLOOR_LARGE)
-    return SearchBreadth(EF_SEARCH, EF_SEARCH_FLOOR)
+    """The HNSW search breadth for a catalog of ``videos`` videos (``SEARCH_BREADTHS``)."""
+    return next(breadth for below, breadth in SEARCH_BREADTHS if below is None or videos < below)
 
 
 def set_search_breadth(connection) -> SearchBreadth:

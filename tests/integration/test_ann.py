@@ -90,11 +90,15 @@ def test_vectors_are_read_exactly_in_the_order_asked(catalog_db):
 
 
 def test_search_breadth_follows_the_catalog_size(catalog_db):
-    from catalog.selectors import EF_SEARCH, EF_SEARCH_LARGE, LARGE_CATALOG, breadth_for, set_search_breadth
+    from catalog.selectors import SEARCH_BREADTHS, breadth_for, set_search_breadth
 
-    assert breadth_for(0) == breadth_for(LARGE_CATALOG - 1)
-    assert breadth_for(0).single == EF_SEARCH
-    assert breadth_for(LARGE_CATALOG).single == EF_SEARCH_LARGE > EF_SEARCH
+    (small_below, small), (_, middle), *_, (_, largest) = SEARCH_BREADTHS
+    assert breadth_for(0) == breadth_for(small_below - 1) == small
+    assert breadth_for(small_below) == middle
+    assert breadth_for(10**9) == largest
+    singles = [breadth.single for _, breadth in SEARCH_BREADTHS]
+    floors = [breadth.floor for _, breadth in SEARCH_BREADTHS]
+    assert singles == sorted(singles) and floors == sorted(floors)  # never narrower for a larger catalog
 
     def session_breadth():
         with connection.cursor() as cursor:
@@ -102,28 +106,27 @@ def test_search_breadth_follows_the_catalog_size(catalog_db):
             return int(cursor.fetchone()[0])
 
     # A connection opens with the breadth for the real catalog (1000 videos).
-    assert session_breadth() == connection.search_breadth.single == EF_SEARCH
+    assert session_breadth() == connection.search_breadth.single == small.single
     with connection.cursor() as cursor:  # the planner's idea of the size, as after importing 1M
-        cursor.execute("UPDATE pg_class SET reltuples = %s WHERE oid = 'catalog_video'::regclass", [LARGE_CATALOG * 3])
+        cursor.execute("UPDATE pg_class SET reltuples = 1000000 WHERE oid = 'catalog_video'::regclass")
     try:
-        assert set_search_breadth(connection) == breadth_for(LARGE_CATALOG)
-        assert session_breadth() == EF_SEARCH_LARGE
+        assert set_search_breadth(connection) == breadth_for(1_000_000) != small
+        assert session_breadth() == breadth_for(1_000_000).single
     finally:
         with connection.cursor() as cursor:
             cursor.execute("ANALYZE catalog_video")
         set_search_breadth(connection)
-    assert session_breadth() == EF_SEARCH
+    assert session_breadth() == small.single
 
 
 def test_several_queries_share_the_breadth_down_to_a_floor():
-    from catalog.selectors import EF_SEARCH_FLOOR, EF_SEARCH_FLOOR_LARGE, LARGE_CATALOG, breadth_for
+    from catalog.selectors import SearchBreadth
 
-    usual, large = breadth_for(1000), breadth_for(LARGE_CATALOG)
-    assert usual.per_query(1) == usual.single and large.per_query(1) == large.single
-    assert usual.per_query(2) == usual.single // 2
-    assert usual.per_query(4) == EF_SEARCH_FLOOR and usual.per_query(40) == EF_SEARCH_FLOOR
-    assert large.per_query(12) == EF_SEARCH_FLOOR_LARGE
-    assert usual.per_query(0) == usual.single
+    breadth = SearchBreadth(single=100, floor=40)
+    assert breadth.per_query(1) == breadth.per_query(0) == 100
+    assert breadth.per_query(2) == 50
+    assert breadth.per_query(3) == breadth.per_query(4) == breadth.per_query(40) == 40
+    assert SearchBreadth(single=200, floor=200).per_query(4) == 200
 
 
 def test_each_of_several_queries_searches_at_its_share_of_the_breadth(catalog_db):
