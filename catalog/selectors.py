@@ -161,9 +161,10 @@ class VideoCatalog:
     """The embedded videos, as the batch builders see them (see ``algorithms.batches.Catalog``).
 
     ``ef_search`` fixes the HNSW search breadth of every query (benchmarks sweep it); by
-    default it follows the catalog's size and the number of queries (``SearchBreadth``). With ``vectors_with_search`` the searches also read
-    the vectors of the videos they find and keep them, so that ``vectors`` of those (what MMR
-    asks for next) costs no statement of its own; one instance then serves one batch.
+    default it follows the catalog's size and the number of queries (``SearchBreadth``). With
+    ``vectors_with_search`` the searches also read the vectors of the videos they find and keep
+    them, so that ``vectors`` of those (what MMR asks for next) costs no statement of its own;
+    one instance then serves one batch.
     """
 
     def __init__(self, ef_search: int | None = None, *, vectors_with_search: bool = False):
