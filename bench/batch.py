@@ -7,11 +7,13 @@ For each catalog (the real one, and synthetic catalogs of 100 000 and 1 000 000 
   then ``next_batch`` and a ``record_view`` per item, with watch times that mix high attention,
   mid, low and skips (and whole batches left without any signal) so sessions walk through the
   ``0`` / ``H`` / ``M`` / ``L`` / ``L-R`` states and their history grows as a viewer's would;
-- recall@10 of the ANN stage (``VideoCatalog.search``, HNSW) against
-  exact search computed with numpy over every stored vector, on held-out queries; recall@20 of
+- recall@10 of the ANN stage (``VideoCatalog.search``, HNSW) against exact search computed with
+  numpy over every stored vector, on held-out queries: for one query, and for each query of a
+  batch of 2, 3 or 4 (the multi-interest states, which share the search breadth); recall@20 of
   the over-fetch path ``next_batch`` uses (150 of the 300 nearest already seen); latency of
   ANN vs exact search (numpy, and PostgreSQL's sequential scan, the product's fallback);
-  recall and latency for a few ``hnsw.ef_search`` values;
+  recall and latency for a few ``hnsw.ef_search`` values (the data behind
+  ``catalog.selectors.SEARCH_BREADTHS``); the recall judged against the target is the lowest;
 - the SQL each batch runs (counts, and the statements that take the time).
 
 Everything is timed after a warm-up that brings the HNSW index into PostgreSQL's buffers, as on
