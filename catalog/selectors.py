@@ -54,12 +54,13 @@ class SearchBreadth:
 #: 1 000 000  0.786  0.859  0.933  0.967  0.987
 #: =========  =====  =====  =====  =====  =====
 #:
-#: pgvector's default (40) would miss the target from a few hundred thousand videos. Past 1M,
-#: which was not measured, 200 may no longer be enough.
+#: pgvector's default (40) would miss the target from a few hundred thousand videos. Nothing past
+#: 1M was measured: larger catalogs search at 400, the breadth that had a margin at 1M.
 SEARCH_BREADTHS = (
     (125_000, SearchBreadth(single=100, floor=40)),
     (400_000, SearchBreadth(single=200, floor=100)),
-    (None, SearchBreadth(single=200, floor=200)),
+    (1_250_000, SearchBreadth(single=200, floor=200)),
+    (None, SearchBreadth(single=400, floor=400)),
 )
 
 
