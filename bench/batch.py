@@ -347,10 +347,12 @@ def build_synthetic(spec: dict) -> dict:
     with connection.cursor() as cursor:
         cursor.execute(f"SET maintenance_work_mem = '{work_mem_mb}MB'")
         cursor.execute("SET max_parallel_maintenance_workers = 1")
-    with connection.schema_editor(atomic=False) as editor:
-        editor.add_index(Video, _hnsw_index())
+    try:
+        with connection.schema_editor(atomic=False) as editor:
+            editor.add_index(Video, _hnsw_index())
+    finally:
+        progress.done.set()
     timings["index_build_s"] = time.perf_counter() - started
-    progress.done.set()
     with connection.cursor() as cursor:
         cursor.execute("RESET maintenance_work_mem")
         cursor.execute("RESET max_parallel_maintenance_workers")
@@ -453,8 +455,7 @@ def run_sessions(sessions: int, batches: int, rng: np.random.Generator, on_batch
             started = time.perf_counter()
             batch = next_batch(session.id) if on_batch is None else on_batch(session.id)
             elapsed = (time.perf_counter() - started) * 1000
-            records.append({"ms": elapsed, "state": batch.state, "batch_type": batch.batch_type, "seen": seen,
-                            "items": len(batch.items)})
+            records.append({"ms": elapsed, "state": batch.state, "batch_type": batch.batch_type, "seen": seen})
             seen += len(batch.items)
             simulate_views(session.id, batch, rng)
     return records
@@ -819,7 +820,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="real,100000,1000000",
                         help="comma-separated: real, or a number of synthetic vectors (100000, 100k, 1m)")
-    parser.add_argument("--batches", type=int, default=300, help="timed next_batch calls per size")
+    parser.add_argument("--batches", type=int, default=300, help="timed next_batch calls per size (rounded down to a multiple of --sessions)")
     parser.add_argument("--sessions", type=int, default=10, help="sessions the timed batches are spread over")
     parser.add_argument("--queries", type=int, default=200, help="queries for recall")
     parser.add_argument("--long-session", type=int, default=0, metavar="BATCHES",
@@ -849,13 +850,12 @@ def main():
     sizes = [parse_size(s) for s in args.sizes.split(",") if s.strip()]
     if os.environ.get("DATABASE_URL") and len(sizes) > 1:
         sys.exit("with DATABASE_URL set every size would share one database: run one size per run (--sizes N)")
-    holder = None
     if not os.environ.get("DATABASE_URL"):
         # Keep the embedded server up between the workers (it stops when its last user exits).
         sys.path.insert(0, str(REPO))
         from tokfeed.embedded_db.server import ensure_server
 
-        holder = ensure_server(os.environ.get("TOKFEED_DATA_DIR", str(REPO / "var")))
+        ensure_server(os.environ.get("TOKFEED_DATA_DIR", str(REPO / "var")))
     results = []
     for size in sizes:
         print(f"\n=== {size_label(size)} ===", flush=True)
@@ -878,7 +878,6 @@ def main():
         finally:
             os.unlink(path)
         results.append(result)
-    del holder
     info = machine()
     payload = {
         "machine": {**info, "load_avg": os.getloadavg()},

@@ -51,6 +51,8 @@ def machine() -> dict:
 
 
 def print_table(title: str, rows: list[dict]) -> None:
+    if not rows:  # e.g. an older run's JSON, read with --from-json, that lacks the measurement
+        return
     columns = list(rows[0])
     widths = [max(len(str(c)), *(len(_fmt(r[c])) for r in rows)) for c in columns]
     print(f"\n{title}")
