@@ -192,28 +192,32 @@ class VideoCatalog:
         if k <= 0:
             return results
         pending = {i: _vector_literal(query) for i, query in enumerate(queries)}
-        breadth = self.ef_search or _connection_breadth().per_query(len(queries))
+        usual = _connection_breadth()
+        breadth = self.ef_search or usual.per_query(len(queries))
         exclude = list(exclude)
         for depth in sorted({min(MAX_EF_SEARCH, max(breadth, 2 * k)), min(MAX_EF_SEARCH, k + len(exclude))}):
             if not pending:
                 break
-            found = self._nearest(list(pending.values()), k, depth, exclude, ef_search=max(breadth, depth))
+            found = self._nearest(list(pending.values()), k, depth, exclude, ef_search=max(breadth, depth),
+                                  usual=usual.single)
             for i, rows in zip(list(pending), found):
                 results[i] = rows
                 if len(rows) == k:
                     del pending[i]
         if pending:
             # Exact: sequential scan with a top-N sort.
-            found = self._nearest(list(pending.values()), k, k + len(exclude), exclude, ef_search=None)
+            found = self._nearest(list(pending.values()), k, k + len(exclude), exclude, ef_search=None,
+                                  usual=usual.single)
             for i, rows in zip(list(pending), found):
                 results[i] = rows
         return [[(pk, sim) for pk, sim in rows if sim >= min_similarity] for rows in results]
 
     def _nearest(self, literals: list[str], k: int, depth: int, exclude: list[int], *,
-                 ef_search: int | None) -> list[list[tuple[int, float]]]:
+                 ef_search: int | None, usual: int) -> list[list[tuple[int, float]]]:
         """For each query vector, the first ``k`` of its ``depth`` nearest rows that are not in
-        ``exclude``; through HNSW, or exactly if ``ef_search`` is None. One statement: a LATERAL
-        join runs the index scan once per query."""
+        ``exclude``; through HNSW, or exactly if ``ef_search`` is None. ``usual`` is the
+        connection's own breadth. One statement: a LATERAL join runs the index scan once per
+        query."""
         # Another breadth, or an exact scan, is for this statement only: the rest of the
         # caller's transaction (the rest of a batch) must not inherit it. The setting, the search
         # and the reset go in one message (client-side binding sends it as a simple query), one
@@ -221,8 +225,7 @@ class VideoCatalog:
         if ef_search is None:
             setting = ("enable_indexscan", "off", "on")
         else:
-            usual = str(_connection_breadth().single)
-            setting = None if str(ef_search) == usual else ("hnsw.ef_search", str(ef_search), usual)
+            setting = None if ef_search == usual else ("hnsw.ef_search", str(ef_search), str(usual))
         vector = "vector_send(embedding)" if self.vectors_with_search else "NULL"
         # The seen ids are dropped after the index scan (a WHERE inside it would make pgvector
         # 0.6 return fewer rows); PostgreSQL checks them against a hash of the array.

@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import re
 import warnings
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
@@ -34,7 +35,7 @@ def ensure_server(data_dir: str) -> tuple[str, int, str]:
     _servers[data_dir] = server
     uri = urlparse(server.get_uri())
     address = parse_qs(uri.query)["host"][0], uri.port or 5432, uri.username or "postgres"
-    _configure(*address)
+    _configure(pgdata, address)
     return address
 
 
@@ -48,22 +49,22 @@ def shared_buffers_mb() -> int:
     return max(128, min(1024, memory_mb // 4))
 
 
-def _configure(host: str, port: int, user: str) -> None:
+def _configure(pgdata: Path, address: tuple[str, int, str]) -> None:
     """Record our settings in the data directory (``ALTER SYSTEM``).
 
     ``shared_buffers`` is read when the server starts, so a new value applies from the next
     start: the server stops when the last process using it exits, so that is the next command
-    (``make run`` migrates, then imports).
+    (``make run`` migrates, then imports). What ALTER SYSTEM recorded is read from its file, so
+    a process that finds it in place opens no connection for it.
     """
     wanted = f"{shared_buffers_mb()}MB"
-    with _admin_connection(host, port, user) as conn:
-        pending = conn.execute(
-            "SELECT setting FROM pg_file_settings WHERE name = 'shared_buffers' AND applied IS NOT NULL"
-            " ORDER BY seqno DESC LIMIT 1"
-        ).fetchone()
-        if pending is None or pending[0] != wanted:
-            logger.info("embedded server: shared_buffers %s from its next start", wanted)
-            conn.execute(f"ALTER SYSTEM SET shared_buffers = '{wanted}'")
+    auto_conf = pgdata / "postgresql.auto.conf"
+    recorded = re.findall(r"^shared_buffers = '([^']*)'", auto_conf.read_text() if auto_conf.exists() else "", re.M)
+    if recorded and recorded[-1] == wanted:
+        return
+    logger.info("embedded server: shared_buffers %s from its next start", wanted)
+    with _admin_connection(*address) as conn:
+        conn.execute(f"ALTER SYSTEM SET shared_buffers = '{wanted}'")
 
 
 @functools.cache
