@@ -550,6 +550,17 @@ def exact_top(vectors: np.ndarray, queries: np.ndarray, k: int) -> tuple[np.ndar
     return rows, sims
 
 
+def timed_recall_at_10(catalog, queries, exact10: list[set], per_call: int = 1) -> tuple[list[float], list[float]]:
+    """``(recall@10 of each query, ms of each search_many call)``, ``per_call`` queries a call."""
+    recalls, times = [], []
+    for start in range(0, len(queries) - per_call + 1, per_call):
+        started = time.perf_counter()
+        found = catalog.search_many(list(queries[start:start + per_call]), 10)
+        times.append((time.perf_counter() - started) * 1000)
+        recalls += [len(truth & {pk for pk, _ in hits}) / 10 for truth, hits in zip(exact10[start:start + per_call], found)]
+    return recalls, times
+
+
 def measure_recall(ids: np.ndarray, vectors: np.ndarray, queries: np.ndarray, pg_exact_queries: int) -> dict:
     from django.db import connection, transaction
 
@@ -559,12 +570,7 @@ def measure_recall(ids: np.ndarray, vectors: np.ndarray, queries: np.ndarray, pg
     top_rows, top_sims = exact_top(vectors, queries, SEEN_POOL)
     exact10 = [set(ids[r[:10]].tolist()) for r in top_rows]
 
-    ann_ms, ann_recall = [], []
-    for q, truth in zip(queries, exact10):
-        started = time.perf_counter()
-        found = catalog.search(q, 10)
-        ann_ms.append((time.perf_counter() - started) * 1000)
-        ann_recall.append(len(truth & {pk for pk, _ in found}) / 10)
+    ann_recall, ann_ms = timed_recall_at_10(catalog, queries, exact10)
 
     # The over-fetch path next_batch takes: half of the 300 nearest already seen, 20 wanted.
     seen_recall, seen_ms = [], []
@@ -581,24 +587,13 @@ def measure_recall(ids: np.ndarray, vectors: np.ndarray, queries: np.ndarray, pg
     # share of the breadth (catalog.selectors.SearchBreadth): recall@10 of each query there.
     shared = []
     for count in MULTI_QUERY_COUNTS:
-        recalls, times = [], []
-        for start in range(0, len(queries) - count + 1, count):
-            started = time.perf_counter()
-            found = catalog.search_many(list(queries[start:start + count]), 10)
-            times.append((time.perf_counter() - started) * 1000)
-            recalls += [len(truth & {pk for pk, _ in hits}) / 10 for truth, hits in zip(exact10[start:start + count], found)]
+        recalls, times = timed_recall_at_10(catalog, queries, exact10, per_call=count)
         shared.append({"queries": count, "ef_search": _connection_breadth().per_query(count),
                        "recall_at_10": statistics.mean(recalls), "p50_ms": float(np.percentile(times, 50))})
 
     sweep = []
     for ef in EF_SWEEP:
-        at_breadth = VideoCatalog(ef_search=ef)
-        recalls, times = [], []
-        for q, truth in zip(queries, exact10):
-            started = time.perf_counter()
-            found = at_breadth.search(q, 10)
-            times.append((time.perf_counter() - started) * 1000)
-            recalls.append(len(truth & {pk for pk, _ in found}) / 10)
+        recalls, times = timed_recall_at_10(VideoCatalog(ef_search=ef), queries, exact10)
         sweep.append({"ef_search": ef, "recall_at_10": statistics.mean(recalls),
                       "p50_ms": float(np.percentile(times, 50)), "p95_ms": float(np.percentile(times, 95))})
 
