@@ -7,14 +7,34 @@ Tests that need ``transactional_db`` (real workers, threads) run after those (py
 orders them last), because flushing the tables at their end removes the shared catalog; they
 bring their own data.
 """
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import time
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 from django.core.management import call_command
+from django.db import connection
 
 REPO = Path(__file__).resolve().parent.parent
 TRENDING = REPO.parent / "shared" / "data" / "tiktok-trending-2020.json"
 DEMO = REPO / "catalog" / "demo" / "demo_catalog.json"
+
+
+def pytest_configure(config):
+    """No connection pool in the test process itself.
+
+    Its tests open connections from many threads (workers, consumers) and check that none is
+    left when they end, which a pool's idle connections would defeat. The pool is exercised
+    where it serves: in the servers the tests start (``tests/integration/test_connections.py``).
+    """
+    from django.conf import settings
+
+    settings.DATABASES["default"]["OPTIONS"].pop("pool", None)
 
 
 @pytest.fixture(scope="session")
@@ -70,3 +90,66 @@ def small_catalog(transactional_db, trending_path):
     call_command("embed", verbosity=0)
     if not Algorithm.objects.filter(slug="seed-default").exists():
         save_blueprint(SEED_BLUEPRINT, slug="seed-default", make_default=True)
+
+
+def database_url() -> str:
+    """The test database as a DATABASE_URL, for the processes a test starts."""
+    s = connection.settings_dict
+    return f"postgres://{s['USER']}@{quote(str(s['HOST']), safe='')}:{s['PORT']}/{s['NAME']}"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def serve(log_dir: Path, **env_overrides: str):
+    """daphne serving tokfeed on the test database in a subprocess; yields its URL.
+
+    The test must be transactional (the server sees only committed data). ``env_overrides``
+    set the server's environment (e.g. a REDIS_URL, a pool size); by default it has the
+    in-memory channel layer.
+    """
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "DJANGO_ALLOW_ASYNC_UNSAFE")}
+    env.update(DATABASE_URL=database_url(), DEBUG="1", **env_overrides)
+    log_path = log_dir / f"daphne-{port}.log"
+    with log_path.open("w") as log:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "tokfeed.asgi:application"],
+            cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
+        )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if server.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail(f"daphne did not start:\n{log_path.read_text()}")
+                time.sleep(0.2)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.terminate()  # before the test database is flushed: it holds connections to it
+        server.wait(timeout=30)
+        print(log_path.read_text()[-3000:])
+        _wait_for_other_connections_to_close()
+
+
+def other_connections() -> list[tuple]:
+    """Connections to the test database other than this one: (pid, application, state, query)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pid, application_name, state, query FROM pg_stat_activity "
+                       "WHERE datname = current_database() AND pid <> pg_backend_pid()")
+        return cursor.fetchall()
+
+
+def _wait_for_other_connections_to_close(timeout: float = 10) -> None:
+    """The server's connections end with it, but PostgreSQL notices a moment later."""
+    deadline = time.monotonic() + timeout
+    while (others := other_connections()) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not others, f"connections to the test database outlived the server: {others}"

@@ -24,6 +24,16 @@ def env_bool(name: str, default: bool) -> bool:
     return value.strip().lower() in {"1", "true", "yes", "on"}
 
 
+def env_int(name: str, default: int) -> int:
+    value = os.environ.get(name, "").strip()
+    if not value:
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        raise RuntimeError(f"{name} must be a whole number, not {value!r}") from None
+
+
 def env_list(name: str, default: str) -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
 
@@ -59,6 +69,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "tokfeed.unavailable.PoolExhaustedMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -89,19 +100,32 @@ TEMPLATES = [
 ]
 
 # --- Database -------------------------------------------------------------------------------
+# Each process keeps a pool of connections (psycopg_pool, Django's "pool" option) instead of
+# persistent ones: Django runs every ASGI request on a thread of its own, so a connection kept
+# per thread is never reused, and they piled up until PostgreSQL refused new clients. Requests
+# and websocket events take a connection from the pool and give it back when they end
+# (CONN_MAX_AGE 0). A request that finds the pool empty waits up to DATABASE_POOL_TIMEOUT s for
+# one, then is answered 503 (``tokfeed.unavailable``).
+DATABASE_POOL = {
+    "min_size": env_int("DATABASE_POOL_MIN_SIZE", 1),
+    "max_size": env_int("DATABASE_POOL_MAX_SIZE", 12),
+    "timeout": env_int("DATABASE_POOL_TIMEOUT", 10),
+    # Connections above min_size close after a minute unused, so a burst does not keep them.
+    "max_idle": 60,
+}
 DATA_DIR = Path(os.environ.get("TOKFEED_DATA_DIR", BASE_DIR / "var"))
 if os.environ.get("DATABASE_URL"):
-    DATABASES = {"default": dj_database_url.parse(os.environ["DATABASE_URL"], conn_max_age=60)}
+    DATABASES = {"default": dj_database_url.parse(os.environ["DATABASE_URL"], conn_max_age=0)}
 else:
     DATABASES = {
         "default": {
             "ENGINE": "tokfeed.embedded_db",
             "NAME": "tokfeed",
+            # The embedded server's max_connections is sized from the pool (embedded_db.server).
             "OPTIONS": {"data_dir": str(DATA_DIR)},
-            # As with DATABASE_URL: reconnecting for every websocket event costs more than the event.
-            "CONN_MAX_AGE": 60,
         }
     }
+DATABASES["default"].setdefault("OPTIONS", {})["pool"] = DATABASE_POOL
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Channels -------------------------------------------------------------------------------

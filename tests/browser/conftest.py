@@ -1,21 +1,16 @@
 """Browser tests: Debian's chromium, driven by Playwright, against daphne serving the test database.
 
-The server runs in a subprocess (an ASGI server with websockets, as in production), so the
-tests are transactional and bring their own small catalog (``small_catalog``).
+The server runs in a subprocess (``tests.conftest.serve``: an ASGI server with websockets, as in
+production), so the tests are transactional and bring their own small catalog (``small_catalog``).
 Install the browser with ``bash scripts/ensure-chromium.sh`` (never a browser that Playwright downloads).
 """
 import os
-import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
-from urllib.parse import quote
 
 import pytest
-from django.db import connection, connections
+from django.db import connections
 
-from tests.conftest import REPO
+from tests.conftest import REPO, serve
 
 CHROMIUM = Path(os.environ.get("CHROMIUM", "/usr/bin/chromium"))
 ARTIFACTS = REPO / "test-artifacts"
@@ -25,59 +20,11 @@ CHROMIUM_ARGS = [
 ]
 
 
-def _test_database_url() -> str:
-    s = connection.settings_dict
-    return f"postgres://{s['USER']}@{quote(str(s['HOST']), safe='')}:{s['PORT']}/{s['NAME']}"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def feed_server(small_catalog, tmp_path):
     """The URL of daphne serving tokfeed on the test database (in-memory channel layer)."""
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "DJANGO_ALLOW_ASYNC_UNSAFE")}
-    env.update(DATABASE_URL=_test_database_url(), DEBUG="1")
-    log_path = tmp_path / "daphne.log"
-    with log_path.open("w") as log:
-        server = subprocess.Popen(
-            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "tokfeed.asgi:application"],
-            cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
-        )
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                if server.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"daphne did not start:\n{log_path.read_text()}")
-                time.sleep(0.2)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.terminate()  # before the test database is flushed: it holds connections to it
-        server.wait(timeout=30)
-        print(log_path.read_text()[-3000:])
-        _wait_for_other_connections_to_close()
-
-
-def _wait_for_other_connections_to_close(timeout: float = 10) -> None:
-    """The server's connections end with it, but PostgreSQL notices a moment later."""
-    deadline = time.monotonic() + timeout
-    with connection.cursor() as cursor:
-        while True:
-            cursor.execute("SELECT pid, application_name, state, query FROM pg_stat_activity "
-                           "WHERE datname = current_database() AND pid <> pg_backend_pid()")
-            others = cursor.fetchall()
-            if not others or time.monotonic() > deadline:
-                break
-            time.sleep(0.1)
-    assert not others, f"connections to the test database outlived the server: {others}"
+    with serve(tmp_path) as url:
+        yield url
 
 
 @pytest.fixture

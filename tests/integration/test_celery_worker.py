@@ -2,24 +2,17 @@
 import os
 import subprocess
 import sys
-from urllib.parse import quote
 
 import numpy as np
 import pytest
 import redis
 from django.core.management import call_command
-from django.db import connection
 
 from catalog.importers import import_records, read_records
 from catalog.models import Creator, Video
-from tests.conftest import REPO
+from tests.conftest import REPO, database_url
 
 BROKER = os.environ.get("TEST_CELERY_BROKER_URL", "redis://127.0.0.1:6379/15")
-
-
-def _test_database_url() -> str:
-    s = connection.settings_dict
-    return f"postgres://{s['USER']}@{quote(str(s['HOST']), safe='')}:{s['PORT']}/{s['NAME']}"
 
 
 def _vectors(model):
@@ -45,7 +38,7 @@ def test_worker_on_redis_gives_the_same_vectors_as_the_eager_run(transactional_d
     Video.objects.update(embedding=None, embedding_model="", embedding_document_hash="")
     Creator.objects.update(embedding=None, embedding_model="", embedding_document_hash="")
 
-    env = dict(os.environ, DATABASE_URL=_test_database_url(), CELERY_BROKER_URL=BROKER)
+    env = dict(os.environ, DATABASE_URL=database_url(), CELERY_BROKER_URL=BROKER)
     log = (tmp_path / "worker.log").open("w")
     worker = subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "tokfeed", "worker", "--pool", "solo", "--loglevel", "INFO",

@@ -52,18 +52,22 @@ def _postgres_running(data_dir) -> bool:
     return result.returncode == 0
 
 
-SHARED_BUFFERS = (
+SERVER_SETTINGS = (
     "from django.db import connection; c = connection.cursor(); "
     "c.execute(\"SELECT setting::bigint * 8 / 1024 FROM pg_settings WHERE name = 'shared_buffers'\"); "
-    "print('shared_buffers_mb', c.fetchone()[0])"
+    "print('shared_buffers_mb', c.fetchone()[0]); "
+    "c.execute('SHOW max_connections'); print('max_connections', c.fetchone()[0])"
 )
 
 
-def test_the_embedded_server_gets_its_page_cache_from_its_next_start(tmp_path):
-    from tokfeed.embedded_db.server import shared_buffers_mb
+def test_the_embedded_server_gets_its_page_cache_and_room_for_the_pools_from_its_next_start(tmp_path):
+    from tokfeed.embedded_db.server import max_connections, shared_buffers_mb
 
     data_dir = tmp_path / "data"
-    first = finish(manage(data_dir, "shell", "-c", SHARED_BUFFERS))  # initdb's default, recorded for later
+    first = finish(manage(data_dir, "shell", "-c", SERVER_SETTINGS))  # initdb's defaults, ours recorded for later
     assert "shared_buffers_mb 128" in first
-    later = finish(manage(data_dir, "shell", "-c", SHARED_BUFFERS))  # the server was stopped in between
+    later = finish(manage(data_dir, "shell", "-c", SERVER_SETTINGS))  # the server was stopped in between
     assert f"shared_buffers_mb {shared_buffers_mb()}" in later
+    # Every process's pool full at once (the default pool of 12) fits, with room to spare.
+    assert f"max_connections {max_connections(12)}" in later
+    assert max_connections(12) >= 8 * 12
