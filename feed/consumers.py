@@ -8,9 +8,21 @@ Each connection handles its messages one at a time, so a viewer's events reach t
 machine in the order they were sent. The database work runs in small thread pools of our own
 rather than on the single thread Channels uses by default, so one viewer's batch (an ANN query)
 does not hold up every other viewer's acks.
+
+One feed session never holds more than one thread of each pool, however many sockets (tabs,
+devices) it has open: its sockets take turns (``SessionTurns``) before they take a thread. A
+session whose row is locked by other work then holds one thread until its lock wait runs out
+(``FEED_LOCK_TIMEOUT_MS``, answered with a retryable error), and other viewers' events go on.
+
+With the channel layer down (Redis unreachable) a socket cannot work: its handshake is refused,
+with one logged error per outage, so the client falls back to HTTP instead of reconnecting in
+a loop; it comes back to the socket when the layer does.
 """
 from __future__ import annotations
 
+import asyncio
+import collections
+import contextlib
 import logging
 from concurrent.futures import ThreadPoolExecutor
 
@@ -18,9 +30,11 @@ from asgiref.sync import sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.db import close_old_connections
 
+from tokfeed.errors import ServiceError
+
 from . import events, selectors
-from .forms import InvalidEvent, parse_event
-from .services import FeedError, SessionNotFound
+from .client_events import InvalidEvent, parse_event
+from .services import SessionNotFound
 
 logger = logging.getLogger(__name__)
 
@@ -28,11 +42,56 @@ logger = logging.getLogger(__name__)
 NO_FEED_SESSION = 4401
 
 
-# The database work is mostly Python (the ORM) under one GIL, so a few threads suffice: two, so
-# one call computes while another waits on PostgreSQL. Batches (an ANN query and a render, a few
-# times an ack's work) have threads of their own, so acks never queue behind them.
-EVENT_THREADS = ThreadPoolExecutor(2, thread_name_prefix="feed-events")
+# The database work is mostly Python under one GIL, so a few threads suffice: enough that some
+# compute while others wait on PostgreSQL, or on a busy session's lock. Batches (an ANN query and
+# a render, a few times an ack's work) have threads of their own, so acks never queue behind them.
+EVENT_THREADS = ThreadPoolExecutor(4, thread_name_prefix="feed-events")
 BATCH_THREADS = ThreadPoolExecutor(2, thread_name_prefix="feed-batches")
+
+
+class SessionTurns:
+    """One lock per feed session with open sockets in this process, shared by those sockets."""
+
+    def __init__(self):
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._users: collections.Counter[str] = collections.Counter()
+
+    def join(self, session_id: str) -> None:
+        self._users[session_id] += 1
+        self._locks.setdefault(session_id, asyncio.Lock())
+
+    def leave(self, session_id: str) -> None:
+        self._users[session_id] -= 1
+        if self._users[session_id] <= 0:
+            del self._users[session_id]
+            self._locks.pop(session_id, None)
+
+    def turn(self, session_id: str) -> asyncio.Lock:
+        return self._locks[session_id]
+
+
+SESSION_TURNS = SessionTurns()
+
+
+class ChannelLayerHealth:
+    """Logs the channel layer going down once per outage, and its recovery."""
+
+    def __init__(self):
+        self.down = False
+
+    def failed(self, exc: Exception) -> None:
+        if not self.down:
+            logger.error("the channel layer is unreachable (%s): refusing websockets; viewers use the HTTP "
+                         "fallback until it is back", exc)
+        self.down = True
+
+    def worked(self) -> None:
+        if self.down:
+            logger.info("the channel layer is back: websockets are accepted again")
+        self.down = False
+
+
+CHANNEL_LAYER_HEALTH = ChannelLayerHealth()
 
 
 def in_worker_thread(func, executor=None):
@@ -63,22 +122,39 @@ def group_name(session_id) -> str:
 
 
 class FeedConsumer(AsyncWebsocketConsumer):
+    session_id: str | None = None
+    group: str | None = None
+
     async def connect(self):
-        self.session_id = await in_worker_thread(_feed_session_of)(self.scope["session"])
-        await self.accept()
-        if self.session_id is None:
-            await self._send_frame(events.error_frame(None, "no feed session: open the feed page first"))
+        session_id = await in_worker_thread(_feed_session_of)(self.scope["session"])
+        if session_id is None:
+            await self.accept()
+            await self._send_frame(events.error_frame(None, "no feed session: open the feed page first",
+                                                      code="no_session"))
             await self.close(code=NO_FEED_SESSION)
             return
+        group = group_name(session_id)
+        try:
+            await self.channel_layer.group_add(group, self.channel_name)
+        except Exception as exc:  # the layer's own errors (redis, OSError...) differ by backend
+            CHANNEL_LAYER_HEALTH.failed(exc)
+            await self.close()  # before accepting: the handshake is refused
+            return
+        CHANNEL_LAYER_HEALTH.worked()
+        self.session_id, self.group = session_id, group
+        SESSION_TURNS.join(session_id)
         # Batches sent on this connection: a refill request repeated before its batch arrived
         # is answered once.
         self.batches_sent: set[int] = set()
-        self.group = group_name(self.session_id)
-        await self.channel_layer.group_add(self.group, self.channel_name)
+        await self.accept()
 
     async def disconnect(self, code):
-        if getattr(self, "group", None):
+        if self.group is None:
+            return
+        SESSION_TURNS.leave(self.session_id)
+        with contextlib.suppress(Exception):  # a layer gone down has forgotten the group anyway
             await self.channel_layer.group_discard(self.group, self.channel_name)
+        self.group = None
 
     async def receive(self, text_data=None, bytes_data=None):
         if self.session_id is None:
@@ -86,26 +162,31 @@ class FeedConsumer(AsyncWebsocketConsumer):
         try:
             event = parse_event(text_data if text_data is not None else bytes_data)
         except InvalidEvent as exc:
-            await self._send_frame(events.error_frame(exc.event_id, exc.message, exc.field))
+            await self._send_frame(events.error_frame(exc.event_id, exc.message, exc.field, code=exc.code))
             return
         try:
-            ack = await in_worker_thread(events.apply_event)(self.session_id, event)
+            async with SESSION_TURNS.turn(self.session_id):
+                ack = await in_worker_thread(events.apply_event)(self.session_id, event)
         except SessionNotFound as exc:
-            await self._send_frame(events.error_frame(event.event_id, exc.message))
+            await self._send_frame(events.service_error_frame(event.event_id, exc))
             await self.close(code=NO_FEED_SESSION)
             return
-        except FeedError as exc:
-            await self._send_frame(events.error_frame(event.event_id, exc.message, exc.field))
+        except ServiceError as exc:
+            await self._send_frame(events.service_error_frame(event.event_id, exc))
             return
         except Exception:
             logger.exception("feed event %s on session %s failed", event.event_id, self.session_id)
-            await self._send_frame(events.error_frame(event.event_id, "server error; send it again", retry=True))
+            await self._send_frame(events.error_frame(event.event_id, "server error; send it again", code="error",
+                                                      retry=True))
             return
         await self._send_frame(ack)
         if ack["signal"] and not ack["duplicate"]:
-            await self.channel_layer.group_send(self.group, {
-                "type": "feed.state", "state": ack["state"], "signal": ack["signal"], "sender": self.channel_name,
-            })
+            try:
+                await self.channel_layer.group_send(self.group, {
+                    "type": "feed.state", "state": ack["state"], "signal": ack["signal"], "sender": self.channel_name,
+                })
+            except Exception as exc:  # the viewer's other tabs miss an overlay update; this one goes on
+                CHANNEL_LAYER_HEALTH.failed(exc)
         if event.wants_batch:
             await self._send_batch(event)
 
@@ -113,10 +194,15 @@ class FeedConsumer(AsyncWebsocketConsumer):
         if event.batch is not None and event.batch + 1 in self.batches_sent:
             return
         try:
-            number, html = await in_worker_thread(self._render_batch_after, BATCH_THREADS)(event.batch)
+            async with SESSION_TURNS.turn(self.session_id):
+                number, html = await in_worker_thread(self._render_batch_after, BATCH_THREADS)(event.batch)
+        except ServiceError as exc:
+            await self._send_frame(events.service_error_frame(event.event_id, exc))
+            return
         except Exception:
             logger.exception("serving the batch after %s on session %s failed", event.batch, self.session_id)
-            await self._send_frame(events.error_frame(event.event_id, "could not serve the next batch", retry=True))
+            await self._send_frame(events.error_frame(event.event_id, "could not serve the next batch", code="error",
+                                                      retry=True))
             return
         if number not in self.batches_sent:
             self.batches_sent.add(number)

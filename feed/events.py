@@ -3,8 +3,9 @@
 Server frames (DESIGN.md, "Websocket protocol"):
 - ``{"type": "ack", "event_id", "signal", "state", "duplicate"}`` for every applied event;
   a resent ``event_id`` is acknowledged as it was first applied, and changes nothing;
-- ``{"type": "error", "event_id" (or null), "error", "field", "retry"}``: ``retry`` true means
-  the event was not applied and may be sent again, false that it never will be;
+- ``{"type": "error", "event_id" (or null), "error", "field", "code", "retry"}``: ``retry``
+  true means the event was not applied and may be sent again, false that it never will be;
+  ``code`` is machine-readable (the API's codes: ``invalid``, ``too_large``, ``busy``...);
 - ``{"type": "state", "state", "signal"}``: a change made from another tab or device;
 - the next batch as HTML: the cards inside ``<div id="feed-cards" hx-swap-oob="beforeend">``
   for htmx to append, plus the overlay's state swapped out of band.
@@ -17,17 +18,25 @@ import json
 
 from django.template.loader import render_to_string
 
+from tokfeed.errors import ServiceError
+
 from . import selectors, services
-from .forms import ACTIONS, FeedEvent
+from .client_events import ACTIONS, FeedEvent
 
 
 def ack_frame(event_id, signal: str | None, state: str | None, duplicate: bool = False) -> dict:
     return {"type": "ack", "event_id": str(event_id), "signal": signal, "state": state, "duplicate": duplicate}
 
 
-def error_frame(event_id, error: str, field: str | None = None, *, retry: bool = False) -> dict:
+def error_frame(event_id, error: str, field: str | None = None, *, code: str = "invalid",
+                retry: bool = False) -> dict:
     return {"type": "error", "event_id": str(event_id) if event_id else None, "error": error, "field": field,
-            "retry": retry}
+            "code": code, "retry": retry}
+
+
+def service_error_frame(event_id, exc: ServiceError) -> dict:
+    """The frame for a use case's refusal: retryable when the error says when to come back."""
+    return error_frame(event_id, exc.message, exc.field, code=exc.code, retry=exc.retry_after is not None)
 
 
 def dumps(frame: dict) -> str:
@@ -35,7 +44,11 @@ def dumps(frame: dict) -> str:
 
 
 def apply_event(session_id, event: FeedEvent) -> dict:
-    """Record the event's signal (once per event_id) and return its ack; raises ``FeedError``."""
+    """Record the event's signal (once per event_id) and return its ack; raises ``FeedError``.
+
+    ``session_id`` is the viewer's own feed session (from their browser session): partners'
+    sessions are not reachable from here.
+    """
     if event.type == "view":
         outcome = services.record_view(session_id, video_id=event.video, event_id=event.event_id,
                                        watched_ms=event.watched_ms)

@@ -19,6 +19,10 @@ class FeedSession(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="feed_sessions"
     )
     anonymous_key = models.CharField(max_length=64, blank=True, db_index=True, help_text="Django session key")
+    partner = models.CharField(
+        max_length=50, null=True, blank=True, editable=False,
+        help_text="the partner (API key name) that started it, who alone may use it; empty for a viewer's feed",
+    )
     algorithm = models.ForeignKey("algorithms.Algorithm", on_delete=models.PROTECT, related_name="sessions")
     state = models.CharField(max_length=100)
     bucket = models.JSONField(default=dict, blank=True, help_text="cold-start bucket as given by the client")

@@ -2,11 +2,29 @@ from rest_framework import serializers
 
 from algorithms.machine import BATCH
 from catalog.serializers import VideoSerializer
+from tokfeed.api_input import IdField, StrictIntegerField, StrictUUIDField
+
+from .services import MAX_BUCKET_TEXT_CHARS, MAX_BUCKET_VIDEOS, MAX_WATCHED_MS
+
+
+class BucketSerializer(serializers.Serializer):
+    """A cold-start hint: exactly one of a text, some videos or a topic."""
+
+    text = serializers.CharField(required=False, max_length=MAX_BUCKET_TEXT_CHARS,
+                                 help_text=f"described interests, at most {MAX_BUCKET_TEXT_CHARS} characters")
+    videos = serializers.ListField(child=IdField(), required=False, min_length=1, max_length=MAX_BUCKET_VIDEOS,
+                                   help_text=f"ids of videos the viewer likes, at most {MAX_BUCKET_VIDEOS}")
+    topic = StrictIntegerField(required=False, min_value=0, help_text="a topic number")
+
+    def validate(self, data):
+        if len(data) != 1 or len(self.initial_data) != 1:
+            raise serializers.ValidationError('give exactly one of "text", "videos" or "topic"')
+        return data
 
 
 class SessionCreateSerializer(serializers.Serializer):
-    algorithm = serializers.SlugField(required=False, help_text="slug; the default algorithm when omitted")
-    bucket = serializers.DictField(required=False, help_text='{"text": ...}, {"videos": [ids]} or {"topic": n}')
+    algorithm = serializers.SlugField(required=False, max_length=100, help_text="slug; the default algorithm when omitted")
+    bucket = BucketSerializer(required=False)
 
 
 class SessionSerializer(serializers.Serializer):
@@ -16,10 +34,11 @@ class SessionSerializer(serializers.Serializer):
 
 
 class SignalInputSerializer(serializers.Serializer):
-    video = serializers.IntegerField()
-    event_id = serializers.UUIDField()
-    watched_ms = serializers.IntegerField(required=False, min_value=0)
-    type = serializers.CharField(required=False, max_length=50)
+    video = IdField()
+    event_id = StrictUUIDField()
+    watched_ms = StrictIntegerField(required=False, min_value=0, max_value=MAX_WATCHED_MS)
+    type = serializers.RegexField(r"^[A-Za-z_]{1,50}$", required=False, max_length=50,
+                                  error_messages={"invalid": "a signal type is letters and underscores"})
 
     def validate(self, data):
         if ("watched_ms" in data) == ("type" in data):

@@ -5,6 +5,14 @@ its transaction, so concurrent signals and batch requests on one session are app
 another and no state transition is lost. Every call reads the algorithm's version with that lock
 and takes the blueprint of that version (``algorithms.selectors.load_blueprint``, cached by
 version): an operator's edit applies to the very next batch or signal.
+
+The lock and each statement after it are bounded (``FEED_LOCK_TIMEOUT_MS``,
+``FEED_STATEMENT_TIMEOUT_MS``): a session held by other work answers its own caller with a
+retryable ``SessionBusy`` instead of holding a worker, and every other session, hostage.
+
+A session belongs to whoever started it: a partner (the name of its API key) or, with no
+partner, the feed (its viewer's browser session keeps the id). Every call names the partner it
+acts for and finds only that partner's sessions; another's are ``SessionNotFound``.
 """
 from __future__ import annotations
 
@@ -12,10 +20,13 @@ import logging
 import uuid
 from dataclasses import dataclass
 
+import contextlib
+
 import numpy as np
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import OperationalError, connection, transaction
 from django.utils import timezone
+from psycopg import errors as pg_errors
 
 from algorithms import machine
 from algorithms.batches import BIASED, BatchParams, build_batch
@@ -24,22 +35,39 @@ from algorithms.selectors import default_algorithm, load_blueprint
 from algorithms.vectors import WeightedSignal, normalize
 from catalog.models import Topic, Video
 from catalog.selectors import VideoCatalog, vector_from_bytes, videos_for_display
+from tokfeed.errors import Busy, NotFound, ServiceError
 from tokfeed.rows import field_names, from_row, select_list
 
 from .models import FeedSession, Impression, Signal
 
 logger = logging.getLogger(__name__)
 
-class FeedError(Exception):
+class FeedError(ServiceError):
     """A request the feed cannot honour; ``field`` names the input at fault, if any."""
 
-    def __init__(self, message: str, field: str | None = None):
-        super().__init__(message)
-        self.message, self.field = message, field
 
-
-class SessionNotFound(FeedError):
+class SessionNotFound(NotFound, FeedError):
     pass
+
+
+class SessionBusy(Busy, FeedError):
+    """The session is locked by other work (or its statements ran too long): retry shortly."""
+
+
+#: A described interest longer than this is refused before it reaches the model (which reads
+#: only its first 256 tokens anyway).
+MAX_BUCKET_TEXT_CHARS = 2000
+MAX_BUCKET_VIDEOS = 100
+#: A view longer than a day is a client bug, not attention (and would not fit the column).
+MAX_WATCHED_MS = 24 * 3600 * 1000
+#: A view lasts at most this many plays of its video (of at least MIN_LOOP_MS each): a short
+#: video loops while watched, but not for an hour.
+MAX_WATCH_LOOPS = 10
+MIN_LOOP_MS = 30_000
+
+
+def max_watched_ms(duration_s: int) -> int:
+    return min(MAX_WATCHED_MS, MAX_WATCH_LOOPS * max(duration_s * 1000, MIN_LOOP_MS))
 
 
 @dataclass(frozen=True)
@@ -67,8 +95,9 @@ class SignalOutcome:
 
 
 def start_session(*, algorithm: str | Algorithm | None = None, bucket: dict | None = None, viewer=None,
-                  anonymous_key: str = "") -> FeedSession:
-    """A new session in ``algorithm``'s initial state (the default algorithm when none is named).
+                  anonymous_key: str = "", partner: str | None = None) -> FeedSession:
+    """A new session in ``algorithm``'s initial state (the default algorithm when none is named),
+    owned by ``partner`` (None: the feed's own).
 
     ``bucket`` is an optional cold-start hint whose centroid biases ``biased`` states:
     ``{"text": "..."}`` (embedded), ``{"videos": [ids]}`` or ``{"topic": n}``.
@@ -88,6 +117,7 @@ def start_session(*, algorithm: str | Algorithm | None = None, bucket: dict | No
         bias_vector=bucket_vector(bucket),
         viewer=viewer,
         anonymous_key=anonymous_key,
+        partner=partner,
     )
 
 
@@ -98,11 +128,17 @@ def bucket_vector(bucket: dict) -> np.ndarray | None:
     if not isinstance(bucket, dict) or len(bucket) != 1:
         raise FeedError('bucket must be one of {"text": ...}, {"videos": [ids]} or {"topic": n}', field="bucket")
     (kind, value), = bucket.items()
+    if kind == "text" and isinstance(value, str) and len(value) > MAX_BUCKET_TEXT_CHARS:
+        raise FeedError(f"the bucket's text is {len(value)} characters; at most {MAX_BUCKET_TEXT_CHARS}",
+                        field="bucket.text", code="too_long")
+    if kind == "videos" and isinstance(value, list) and len(value) > MAX_BUCKET_VIDEOS:
+        raise FeedError(f"the bucket names {len(value)} videos; at most {MAX_BUCKET_VIDEOS}",
+                        field="bucket.videos", code="too_long")
     if kind == "text" and isinstance(value, str) and value.strip():
         from catalog.embedding import encode
 
         return encode([value.strip()], model_name=settings.EMBEDDING_MODEL)[0]
-    if kind == "videos" and isinstance(value, list) and value and all(isinstance(v, int) for v in value):
+    if kind == "videos" and isinstance(value, list) and value and all(isinstance(v, int) and not isinstance(v, bool) for v in value):
         vectors = [v for v in Video.objects.filter(id__in=value, embedding__isnull=False).values_list("embedding", flat=True)]
         if not vectors:
             raise FeedError("none of the bucket's videos exist with an embedding", field="bucket")
@@ -120,13 +156,32 @@ _LOCKED_SESSION_FIELDS = field_names(FeedSession, only={"id", "state", "batch_co
 _LOCKED_ALGORITHM_FIELDS = field_names(Algorithm, only={"id", "slug", "version", "batch_size"})
 
 
-def _locked_session(session_id) -> FeedSession:
-    """The session with its algorithm, the session row locked until the transaction ends.
+@contextlib.contextmanager
+def _session_transaction():
+    """A transaction on one session whose lock wait and statements are bounded.
+
+    Running out of either rolls the transaction back and raises ``SessionBusy``; the timeouts
+    are set for this transaction only (by ``_locked_session``, with its lock).
+    """
+    try:
+        with transaction.atomic():
+            yield
+    except OperationalError as exc:
+        if isinstance(exc.__cause__, (pg_errors.LockNotAvailable, pg_errors.QueryCanceled)):
+            logger.warning("feed session busy: %s", exc)
+            raise SessionBusy("this feed session is busy; send it again in a moment") from exc
+        raise
+
+
+def _locked_session(session_id, partner: str | None) -> FeedSession:
+    """The session with its algorithm, the session row locked until the transaction ends
+    (``_session_transaction``); only ``partner``'s sessions are found.
 
     Only the session row is locked: a bare ``FOR UPDATE`` would also lock the joined algorithm
     row and serialise every session of that algorithm (and the operator's edits). Every view and
-    every batch starts here, so the statement is written out; the fields it does not read are
-    deferred (reading one, e.g. ``bias_vector``, loads it).
+    every batch starts here, so the statement is written out, with the transaction's timeouts
+    in the same round trip; the fields it does not read are deferred (reading one, e.g.
+    ``bias_vector``, loads it).
     """
     try:
         session_id = uuid.UUID(str(session_id))
@@ -134,11 +189,13 @@ def _locked_session(session_id) -> FeedSession:
         raise SessionNotFound(f"no feed session {session_id}") from None
     with connection.cursor() as cursor:
         cursor.execute(
-            f"""SELECT {select_list("s", _LOCKED_SESSION_FIELDS)}, {select_list("a", _LOCKED_ALGORITHM_FIELDS)}
+            f"""SELECT set_config('lock_timeout', %s, true), set_config('statement_timeout', %s, true);
+                SELECT {select_list("s", _LOCKED_SESSION_FIELDS)}, {select_list("a", _LOCKED_ALGORITHM_FIELDS)}
                   FROM {FeedSession._meta.db_table} s JOIN {Algorithm._meta.db_table} a ON a.id = s.algorithm_id
-                 WHERE s.id = %s FOR UPDATE OF s""",
-            [session_id],
+                 WHERE s.id = %s AND s.partner IS NOT DISTINCT FROM %s FOR UPDATE OF s""",
+            [str(settings.FEED_LOCK_TIMEOUT_MS), str(settings.FEED_STATEMENT_TIMEOUT_MS), session_id, partner],
         )
+        cursor.nextset()
         row = cursor.fetchone()
     if row is None:
         raise SessionNotFound(f"no feed session {session_id}")
@@ -220,7 +277,7 @@ def _record_batch(session: FeedSession, number: int, state: str, batch_type: str
         )
 
 
-def next_batch(session_id, *, after: int | None = None) -> Batch:
+def next_batch(session_id, *, after: int | None = None, partner: str | None = None) -> Batch:
     """Serve the next batch with the current state's params, then follow the BATCH edge.
 
     ``after`` is the last batch the client holds. When the session has already served the one
@@ -228,8 +285,8 @@ def next_batch(session_id, *, after: int | None = None) -> Batch:
     batch is returned as it was served and nothing changes; the check is made under the
     session's lock, so two such requests at once serve one batch.
     """
-    with transaction.atomic():
-        session = _locked_session(session_id)
+    with _session_transaction():
+        session = _locked_session(session_id, partner)
         if after is not None and session.batch_count == after + 1:
             return _served_batch(session)
         algorithm = session.algorithm
@@ -273,35 +330,45 @@ def _served_batch(session: FeedSession) -> Batch:
     return Batch(session.batch_count, impressions[0].state, session.state, impressions[0].batch_type, items)
 
 
-def record_view(session_id, *, video_id: int, event_id: uuid.UUID | str, watched_ms: int) -> SignalOutcome:
+def record_view(session_id, *, video_id: int, event_id: uuid.UUID | str, watched_ms: int,
+                partner: str | None = None) -> SignalOutcome:
     """Turn a view's watch time into a signal with the algorithm's thresholds and apply it."""
-    if isinstance(watched_ms, bool) or not isinstance(watched_ms, int) or watched_ms < 0:
-        raise FeedError("watched_ms must be a whole number of milliseconds >= 0", field="watched_ms")
-    return _record(session_id, video_id, event_id, watched_ms=watched_ms)
+    if isinstance(watched_ms, bool) or not isinstance(watched_ms, int) or not 0 <= watched_ms <= MAX_WATCHED_MS:
+        raise FeedError(f"watched_ms must be a whole number of milliseconds from 0 to {MAX_WATCHED_MS}",
+                        field="watched_ms")
+    return _record(session_id, partner, video_id, event_id, watched_ms=watched_ms)
 
 
-def record_action(session_id, *, video_id: int, event_id: uuid.UUID | str, signal_type: str) -> SignalOutcome:
+def record_action(session_id, *, video_id: int, event_id: uuid.UUID | str, signal_type: str,
+                  partner: str | None = None) -> SignalOutcome:
     """Apply an explicit action (LIKE, SHARE, FOLLOW_CREATOR, NOT_INTERESTED...)."""
     if not isinstance(signal_type, str) or not signal_type.strip():
         raise FeedError("type must name a signal type", field="type")
-    return _record(session_id, video_id, event_id, signal_type=signal_type.strip().upper())
+    return _record(session_id, partner, video_id, event_id, signal_type=signal_type.strip().upper())
 
 
-def _record(session_id, video_id, event_id, *, watched_ms: int | None = None, signal_type: str | None = None) -> SignalOutcome:
+def _record(session_id, partner, video_id, event_id, *, watched_ms: int | None = None,
+            signal_type: str | None = None) -> SignalOutcome:
     try:
         event_id = uuid.UUID(str(event_id))
     except ValueError:
         raise FeedError("event_id must be a UUID", field="event_id") from None
-    with transaction.atomic():
-        session = _locked_session(session_id)
-        known_video = isinstance(video_id, int) and not isinstance(video_id, bool)
-        earlier, video_exists = _earlier_signal_and_video(session, event_id, video_id if known_video else None)
+    if isinstance(video_id, bool) or not isinstance(video_id, int) or not 0 < video_id < 2**63:
+        raise FeedError(f"video must be a video id, not {video_id!r}", field="video")
+    with _session_transaction():
+        session = _locked_session(session_id, partner)
+        earlier, served_duration_s = _earlier_signal_and_served_video(session, event_id, video_id)
         # Applied once: a resent event (after a reconnect, a retry) is acknowledged as it was.
         if earlier is not None:
             kind, state_after = earlier
             return SignalOutcome(kind or None, state_after, duplicate=True)
-        if not video_exists:
-            raise FeedError(f"unknown video {video_id!r}", field="video")
+        if served_duration_s is None:
+            raise FeedError(f"video {video_id} was never served in this session", field="video", code="not_served")
+        if watched_ms is not None and watched_ms > max_watched_ms(served_duration_s):
+            raise FeedError(
+                f"watched_ms {watched_ms} is more than {MAX_WATCH_LOOPS} plays of this {served_duration_s} s video",
+                field="watched_ms", code="out_of_range",
+            )
         blueprint = _blueprint_of(session)
         state_before = _current_state(session, blueprint)
         if watched_ms is not None:
@@ -320,15 +387,17 @@ def _record(session_id, video_id, event_id, *, watched_ms: int | None = None, si
 
 # Every view is a signal, so these are written out as the batch's are (see above).
 
-def _earlier_signal_and_video(session: FeedSession, event_id: uuid.UUID, video_id: int | None):
-    """``((type, state_after) of the signal already recorded for event_id, or None, whether
-    video_id exists)``, in one statement."""
+def _earlier_signal_and_served_video(session: FeedSession, event_id: uuid.UUID, video_id: int):
+    """``((type, state_after) of the signal already recorded for event_id, or None, the video's
+    duration in seconds if the session was ever served it, else None)``, in one statement."""
     with connection.cursor() as cursor:
         cursor.execute(
             f"""SELECT (SELECT ARRAY[type, state_after] FROM {Signal._meta.db_table}
                          WHERE session_id = %s AND event_id = %s),
-                       EXISTS (SELECT 1 FROM {Video._meta.db_table} WHERE id = %s)""",
-            [session.pk, event_id, video_id],
+                       (SELECT v.duration_s FROM {Impression._meta.db_table} i
+                          JOIN {Video._meta.db_table} v ON v.id = i.video_id
+                         WHERE i.session_id = %s AND i.video_id = %s LIMIT 1)""",
+            [session.pk, event_id, session.pk, video_id],
         )
         return cursor.fetchone()
 

@@ -3,8 +3,10 @@ from django.http import HttpResponse, HttpResponseBadRequest, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET, require_POST
 
+from tokfeed.errors import ServiceError
+
 from . import events, selectors, services
-from .forms import REFILL_AT, InvalidEvent, parse_event
+from .client_events import MAX_EVENT_BYTES, REFILL_AT, InvalidEvent, parse_event
 
 #: A viewer counts as idle, and watch time stops, after this long without any input.
 IDLE_AFTER_MS = 60_000
@@ -56,36 +58,50 @@ def feed_page(request):
     })
 
 
+def _refusal(response: HttpResponse, exc: ServiceError) -> HttpResponse:
+    """``response`` given the status of a use case's refusal, and when to retry if it may be."""
+    # A feed session that is gone is a conflict with the page (reload it), not a missing URL.
+    response.status_code = 409 if isinstance(exc, services.SessionNotFound) else exc.status
+    if exc.retry_after is not None:
+        response["Retry-After"] = str(exc.retry_after)
+    return response
+
+
 @require_POST
 def feed_events(request):
     """One client event by POST (CSRF-protected): the same JSON as on the websocket; answers its ack."""
     session_id = request.session.get(selectors.FEED_SESSION_KEY)
     if not session_id:
-        return JsonResponse(events.error_frame(None, "no feed session: open the feed page first"), status=409)
+        return JsonResponse(events.error_frame(None, "no feed session: open the feed page first", code="no_session"),
+                            status=409)
+    declared = request.META.get("CONTENT_LENGTH") or "0"
+    if not declared.isascii() or not declared.isdigit() or int(declared) > MAX_EVENT_BYTES:
+        return JsonResponse(events.error_frame(None, f"an event is at most {MAX_EVENT_BYTES} bytes", code="too_large"),
+                            status=413)
     try:
         event = parse_event(request.body)
     except InvalidEvent as exc:
-        return JsonResponse(events.error_frame(exc.event_id, exc.message, exc.field), status=400)
+        status = 413 if exc.code == "too_large" else 400
+        return JsonResponse(events.error_frame(exc.event_id, exc.message, exc.field, code=exc.code), status=status)
     try:
         ack = events.apply_event(session_id, event)
-    except services.SessionNotFound as exc:
-        return JsonResponse(events.error_frame(event.event_id, exc.message), status=409)
-    except services.FeedError as exc:
-        return JsonResponse(events.error_frame(event.event_id, exc.message, exc.field), status=400)
+    except ServiceError as exc:
+        return _refusal(JsonResponse(events.service_error_frame(event.event_id, exc)), exc)
     return JsonResponse(ack)
 
 
-@require_GET
+@require_POST
 def feed_batch(request):
-    """The batch after ``?after=N`` as card HTML for htmx to append (the fallback's refill)."""
+    """The batch after ``after=N`` (a form field) as card HTML for htmx to append (the fallback's
+    refill). POST, as it serves a batch; CSRF-protected like the events."""
     session_id = request.session.get(selectors.FEED_SESSION_KEY)
     if not session_id:
         return HttpResponse("no feed session: open the feed page first", status=409, content_type="text/plain")
-    after = request.GET.get("after")
-    if after is not None and not after.isdigit():
+    after = request.POST.get("after")
+    if after is not None and not (after.isascii() and after.isdigit() and len(after) <= 9):
         return HttpResponseBadRequest("after must be a batch number", content_type="text/plain")
     try:
         _, cards, state = events.batch_after(session_id, int(after) if after is not None else None)
-    except services.SessionNotFound as exc:
-        return HttpResponse(exc.message, status=409, content_type="text/plain")
+    except ServiceError as exc:
+        return _refusal(HttpResponse(exc.message, content_type="text/plain"), exc)
     return HttpResponse(events.render_cards(cards, state, oob=False))

@@ -1,37 +1,44 @@
-"""One error shape for the whole API: ``{"error": message, "field": name or null, "details": ...}``.
+"""One error shape for the whole API: ``{"error", "field", "code", "details"}``.
 
-Partners get a sentence they can act on and, for bad input, the name of the field at fault;
-``details`` keeps DRF's full per-field breakdown.
+Partners get a sentence they can act on (``error``), the field at fault for bad input
+(``field``, a dotted path, or null), a machine-readable ``code`` (DRF's codes such as
+``required``, ``invalid``, ``not_authenticated``, ``throttled``, and the use cases' own,
+``tokfeed.errors``), and ``details``: DRF's full per-field breakdown, or null.
 """
-from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
-from feed.services import FeedError, SessionNotFound
+from .errors import ServiceError
 
 
 def _first_error(detail, path=""):
-    """(field, message) of the first error in a DRF error structure."""
+    """(field, message, code) of the first error in a DRF error structure."""
     if isinstance(detail, dict):
         for key, value in detail.items():
             field = key if key != "non_field_errors" else ""
             return _first_error(value, f"{path}.{field}".strip(".") if field else path)
     if isinstance(detail, list) and detail:
         return _first_error(detail[0], path)
-    return path or None, str(detail)
+    return path or None, str(detail), getattr(detail, "code", None) or "invalid"
+
+
+def error_body(message: str, field: str | None, code: str, details=None) -> dict:
+    return {"error": message, "field": field, "code": code, "details": details}
 
 
 def api_exception_handler(exc, context):
-    if isinstance(exc, SessionNotFound):
-        return Response({"error": exc.message, "field": None}, status=status.HTTP_404_NOT_FOUND)
-    if isinstance(exc, FeedError):
-        return Response({"error": exc.message, "field": exc.field}, status=status.HTTP_400_BAD_REQUEST)
+    if isinstance(exc, ServiceError):
+        response = Response(error_body(exc.message, exc.field, exc.code), status=exc.status)
+        if exc.retry_after is not None:
+            response["Retry-After"] = str(exc.retry_after)
+        return response
     response = exception_handler(exc, context)
     if response is not None:
-        field, message = _first_error(response.data)
+        field, message, code = _first_error(response.data)
         if field and field != "detail":
             message = f"{field}: {message}"
         else:
             field = None
-        response.data = {"error": message, "field": field, "details": response.data}
+        details = response.data if isinstance(response.data, (dict, list)) and field else None
+        response.data = error_body(message, field, code, details)
     return response

@@ -128,6 +128,12 @@ else:
 DATABASES["default"].setdefault("OPTIONS", {})["pool"] = DATABASE_POOL
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# The feed's hot paths (a view, a batch) wait at most this long for their session's lock, and
+# each of their statements may run at most this long: past either, that session's caller gets a
+# retryable "busy" answer, and other sessions are not held up behind it.
+FEED_LOCK_TIMEOUT_MS = env_int("FEED_LOCK_TIMEOUT_MS", 2000)
+FEED_STATEMENT_TIMEOUT_MS = env_int("FEED_STATEMENT_TIMEOUT_MS", 5000)
+
 # --- Channels -------------------------------------------------------------------------------
 REDIS_URL = os.environ.get("REDIS_URL", "")
 if REDIS_URL:
@@ -166,9 +172,15 @@ EMBEDDING_DIM = 384
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     # Partners authenticate with "Authorization: Api-Key <key>" (manage.py create_api_key).
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework_api_key.permissions.HasAPIKey"],
+    "DEFAULT_AUTHENTICATION_CLASSES": ["tokfeed.api_auth.ApiKeyAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["tokfeed.api_auth.HasPartnerKey"],
+    "DEFAULT_PARSER_CLASSES": ["tokfeed.api_input.StrictJSONParser"],
+    "DEFAULT_THROTTLE_CLASSES": ["tokfeed.api_auth.PerKeyThrottle"],
+    "DEFAULT_THROTTLE_RATES": {"partner": os.environ.get("API_RATE_PER_KEY", "1200/min")},
     "EXCEPTION_HANDLER": "tokfeed.api_errors.api_exception_handler",
 }
+#: Largest request body the API reads (413 past it).
+API_MAX_BODY_BYTES = 64 * 1024
 SPECTACULAR_SETTINGS = {"TITLE": "tokfeed API", "VERSION": "1.0.0"}
 
 # --- Static files, i18n ---------------------------------------------------------------------

@@ -11,7 +11,11 @@
  *   outbox is sent again in order; the server applies an event_id once and acks repeats as before.
  * - With no websocket (unsupported, ?transport=http, or down for FALLBACK_AFTER_MS), the outbox is
  *   POSTed to /feed/events/ one event at a time (CSRF header), and the next batch comes by an htmx
- *   GET of /feed/batch/. Both ways may deliver the same event: that is safe, see above.
+ *   POST to /feed/batch/. Both ways may deliver the same event: that is safe, see above.
+ * - A socket counts as up only once it has stayed open for STABLE_AFTER_MS or brought a frame: one
+ *   that opens and closes again at once (a server that accepts, then fails) does not reset the
+ *   fallback's clock, so the feed moves to HTTP instead of flapping; the ws extension keeps
+ *   reconnecting with its backoff, and a socket that stays up takes over again.
  * - Watch time: a card's clock runs while it is the current card (most of it on screen), the tab
  *   is visible and the viewer is not idle (some input in the last IDLE_MS). Wall time, so the loops
  *   of a short video count. Leaving the card sends a "view" event with the time counted.
@@ -28,6 +32,7 @@
   const REFILL_AT = Number(feed.dataset.refillAt) || 2;
   const IDLE_MS = Number(feed.dataset.idleMs) || 60000;
   const FALLBACK_AFTER_MS = 3000;
+  const STABLE_AFTER_MS = 2000;
   const HTTP_RETRY_MAX_MS = 10000;
   const csrfToken = document.querySelector('meta[name="csrf-token"]').content;
 
@@ -175,18 +180,26 @@
 
   function getNextBatch() {
     requestedAfter = lastBatch;
-    htmx.ajax("GET", feed.dataset.batchUrl + "?after=" + lastBatch, { target: list, swap: "beforeend" })
-      .catch(() => { requestedAfter = null; });
+    htmx.ajax("POST", feed.dataset.batchUrl, {
+      target: list, swap: "beforeend", values: { after: lastBatch }, headers: { "X-CSRFToken": csrfToken },
+    }).catch(() => { requestedAfter = null; });
   }
   document.body.addEventListener("htmx:responseError", () => { requestedAfter = null; });
   document.body.addEventListener("htmx:sendError", () => { requestedAfter = null; scheduleFlush(httpRetryMs); });
 
   let openSocket = null;  // the WebSocket behind `socket`: a replaced one's late close is ignored
+  let stableTimer = null;
+
+  function socketProvedUp() {
+    clearTimeout(stableTimer);
+    if (socket) socketDownSince = null;
+  }
 
   document.body.addEventListener("htmx:wsOpen", (e) => {
     socket = e.detail.socketWrapper;
     openSocket = e.detail.event && e.detail.event.target;
-    socketDownSince = null;
+    clearTimeout(stableTimer);
+    stableTimer = setTimeout(socketProvedUp, STABLE_AFTER_MS);
     inFlight.clear();
     requestedAfter = null;  // a refill asked on the old socket may have died with it
     flush();
@@ -196,6 +209,7 @@
     if (e.detail.event && openSocket && e.detail.event.target !== openSocket) return;
     socket = null;
     openSocket = null;
+    clearTimeout(stableTimer);
     socketDownSince = socketDownSince || Date.now();
     inFlight.clear();
     if (requestedAfter === lastBatch) requestedAfter = null;
@@ -210,6 +224,7 @@
     const message = e.detail.message;
     if (typeof message === "string" && message.charAt(0) === "{") {
       e.preventDefault();  // ours, not HTML for htmx to swap
+      socketProvedUp();
       try {
         handleFrame(JSON.parse(message));
       } catch (_) { /* a frame we cannot read changes nothing */ }
@@ -226,7 +241,11 @@
     } else if (frame.type === "error") {
       // Not applied. A retryable error is sent again later; any other never will succeed.
       if (frame.event_id && !frame.retry) settle(frame.event_id);
-      if (frame.event_id && frame.retry) inFlight.delete(frame.event_id);
+      if (frame.event_id && frame.retry) {
+        inFlight.delete(frame.event_id);
+        requestedAfter = null;  // a refused refill is asked for again with the next event
+        scheduleFlush(1000);
+      }
       if (window.console) console.warn("tokfeed:", frame.error);
     }
   }

@@ -147,12 +147,12 @@ def test_events_without_a_feed_session_are_refused(catalog_db, client):
     response = client.post("/feed/events/", {"type": "next", "event_id": str(uuid.uuid4())},
                            content_type="application/json")
     assert response.status_code == 409 and "feed page" in response.json()["error"]
-    assert client.get("/feed/batch/").status_code == 409
+    assert client.post("/feed/batch/").status_code == 409
 
 
 def test_the_fallback_serves_the_next_batch_once(catalog_db, client):
     client.get("/")
-    response = client.get("/feed/batch/?after=1")
+    response = client.post("/feed/batch/", {"after": 1})
     assert response.status_code == 200
     html = response.content.decode()
     served = cards(html)
@@ -160,6 +160,10 @@ def test_the_fallback_serves_the_next_batch_once(catalog_db, client):
     assert "hx-swap-oob" not in html.split("<output")[0]  # cards are swapped into the target, not out of band
     assert 'id="why-state" hx-swap-oob="true"' in html
     # Asked again (the reply was lost): the same batch, not a third one.
-    assert cards(client.get("/feed/batch/?after=1").content.decode()) == served
+    assert cards(client.post("/feed/batch/", {"after": 1}).content.decode()) == served
     assert feed_session(client).batch_count == 2
-    assert client.get("/feed/batch/?after=x").status_code == 400
+    # A batch changes the session: never served to a GET (a prefetch, a crawler).
+    assert client.get("/feed/batch/?after=2").status_code == 405
+    assert feed_session(client).batch_count == 2
+    for bad in ("x", "²", "1" * 40):
+        assert client.post("/feed/batch/", {"after": bad}).status_code == 400, bad

@@ -59,17 +59,19 @@ def test_session_batch_and_signal_contract(catalog_db, api_client):
     assert all(0 < i["reason"]["similarity"] <= 1 for i in served["items"])
 
 
-def test_partner_key_is_required(catalog_db, client):
+def test_partner_key_is_required_and_a_wrong_one_is_called_invalid(catalog_db, client):
     response = client.post("/api/v1/sessions/", {}, content_type="application/json")
-    assert response.status_code == 403
-    assert "error" in response.json()
-    bad = client.post("/api/v1/sessions/", {}, content_type="application/json", HTTP_AUTHORIZATION="Api-Key nope")
-    assert bad.status_code == 403
+    assert response.status_code == 401 and response["WWW-Authenticate"] == "Api-Key"
+    assert response.json()["code"] == "not_authenticated" and "Api-Key" in response.json()["error"]
+    for wrong in ("Api-Key nope", "Api-Key abcdefgh.0123456789", "Api-Key \u00e9\u00e9.x"):
+        bad = client.post("/api/v1/sessions/", {}, content_type="application/json", HTTP_AUTHORIZATION=wrong)
+        assert bad.status_code == 401, wrong
+        assert bad.json()["code"] == "authentication_failed" and "invalid API key" in bad.json()["error"]
 
 
 def test_errors_name_what_is_wrong(catalog_db, api_client):
     session = start(api_client)
-    video = Video.objects.first().pk
+    video = batch(api_client, session)["items"][0]["id"]
 
     missing = api_client.post(f"/api/v1/sessions/{uuid.uuid4()}/batch/")
     assert missing.status_code == 404 and "no feed session" in missing.json()["error"]
@@ -77,6 +79,10 @@ def test_errors_name_what_is_wrong(catalog_db, api_client):
 
     unknown_video = signal(api_client, session, video=10**9, watched_ms=1000)
     assert unknown_video.status_code == 400 and unknown_video.json()["field"] == "video"
+    never_served = Video.objects.exclude(pk__in=Impression.objects.filter(session_id=session["id"])
+                                         .values("video_id")).first().pk
+    response = signal(api_client, session, video=never_served, watched_ms=1000)
+    assert response.status_code == 400 and response.json()["code"] == "not_served"
 
     for body, field in [
         ({"video": "x", "watched_ms": 5}, "video"),

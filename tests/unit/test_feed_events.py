@@ -3,7 +3,7 @@ import uuid
 
 import pytest
 
-from feed.forms import InvalidEvent, parse_event
+from feed.client_events import InvalidEvent, parse_event
 from feed.selectors import compact_count
 
 
