@@ -139,7 +139,8 @@ REDIS_URL = os.environ.get("REDIS_URL", "")
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            # channels-redis's layer, whose receive waits out an outage (tokfeed/channel_layer.py).
+            "BACKEND": "tokfeed.channel_layer.RedisChannelLayer",
             "CONFIG": {"hosts": [REDIS_URL]},
         }
     }

@@ -9,6 +9,7 @@ import os
 import re
 import uuid
 
+import psycopg
 import pytest
 import redis
 from asgiref.sync import async_to_sync
@@ -18,9 +19,10 @@ from django.conf import settings as django_settings
 from django.contrib.sessions.backends.db import SessionStore
 from django.db import connection
 
-from feed import services
+from feed import consumers, services
 from feed.models import FeedSession, Impression, Signal
 from feed.selectors import FEED_SESSION_KEY
+from tests.conftest import database_url
 from tokfeed.asgi import application
 
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/14")
@@ -58,7 +60,7 @@ def channel_layer(request, settings):
         except redis.ConnectionError as exc:
             pytest.fail(f"Redis must run at {REDIS_URL} for this test: {exc}")
         settings.CHANNEL_LAYERS = {"default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "BACKEND": "tokfeed.channel_layer.RedisChannelLayer",
             "CONFIG": {"hosts": [REDIS_URL], "prefix": f"tokfeed-test-{uuid.uuid4().hex[:8]}"},
         }}
     else:
@@ -158,3 +160,130 @@ def test_a_socket_without_a_feed_session_is_told_and_closed(db):
     error, closed = async_to_sync(scenario)()
     assert error["type"] == "error" and "feed page" in error["error"]
     assert closed == {"type": "websocket.close", "code": 4401}
+
+
+def _second_viewer():
+    """Another viewer's feed session, its first batch served: (session, cookie)."""
+    session = services.start_session()
+    services.next_batch(session.id)
+    store = SessionStore()
+    store[FEED_SESSION_KEY] = str(session.id)
+    store.create()
+    return session, (b"cookie", f"{django_settings.SESSION_COOKIE_NAME}={store.session_key}".encode())
+
+
+def _lock_session_row(session_id):
+    """Another client's transaction holding the session's row, as a slow request would."""
+    holder = psycopg.connect(database_url())
+    holder.execute(f"SELECT 1 FROM {FeedSession._meta.db_table} WHERE id = %s FOR UPDATE", [session_id])
+    return holder
+
+
+def _view(video, **extra):
+    return {"type": "view", "event_id": str(uuid.uuid4()), "video": video, "watched_ms": 16000, **extra}
+
+
+def test_a_locked_session_does_not_hold_up_another_viewers_acks(viewer, settings):
+    # The locked viewer waits for its lock as long as the test holds it: only isolation can
+    # get the other viewer's ack through meanwhile.
+    settings.FEED_LOCK_TIMEOUT_MS = 120_000
+    session, videos, cookie = viewer
+    other, other_cookie = _second_viewer()
+    other_video = other.impressions.first().video_id
+    holder = _lock_session_row(session.pk)
+
+    async def scenario():
+        # The locked viewer has several tabs open, each with an event on its way.
+        tabs = [socket(OUR_ORIGIN, cookie) for _ in range(3)]
+        for tab, video in zip(tabs, videos):
+            assert (await tab.connect(timeout=TIMEOUT))[0]
+            await tab.send_json_to(_view(video))
+        other_tab = socket(OUR_ORIGIN, other_cookie)
+        assert (await other_tab.connect(timeout=TIMEOUT))[0]
+        await other_tab.send_json_to(_view(other_video))
+        other_ack = await other_tab.receive_json_from(timeout=TIMEOUT)
+        still_waiting = await tabs[0].receive_nothing(timeout=0.2)
+        holder.rollback()  # the slow request ends: the locked viewer's events go through, in turn
+        acks = [await tab.receive_json_from(timeout=TIMEOUT) for tab in tabs]
+        for tab in (*tabs, other_tab):
+            await tab.disconnect()
+        return other_ack, still_waiting, acks
+
+    try:
+        other_ack, still_waiting, acks = async_to_sync(scenario)()
+    finally:
+        holder.close()
+    assert (other_ack["type"], other_ack["signal"]) == ("ack", "HIGH_ATTN")
+    assert still_waiting
+    assert [(a["type"], a["signal"]) for a in acks] == [("ack", "HIGH_ATTN")] * 3
+    assert Signal.objects.filter(session=session).count() == 3
+
+
+def test_a_session_locked_past_the_timeout_answers_a_retryable_busy_error(viewer, settings):
+    settings.FEED_LOCK_TIMEOUT_MS = 300
+    session, videos, cookie = viewer
+    event = _view(videos[0])
+    holder = _lock_session_row(session.pk)
+
+    async def scenario():
+        tab = socket(OUR_ORIGIN, cookie)
+        assert (await tab.connect(timeout=TIMEOUT))[0]
+        await tab.send_json_to(event)
+        refused = await tab.receive_json_from(timeout=TIMEOUT)
+        holder.rollback()
+        await tab.send_json_to(event)  # the client sends it again, as a retryable error says
+        ack = await tab.receive_json_from(timeout=TIMEOUT)
+        await tab.disconnect()
+        return refused, ack
+
+    try:
+        refused, ack = async_to_sync(scenario)()
+    finally:
+        holder.close()
+    assert (refused["type"], refused["event_id"], refused["code"], refused["retry"]) == (
+        "error", event["event_id"], "busy", True)
+    assert (ack["type"], ack["signal"], ack["duplicate"]) == ("ack", "HIGH_ATTN", False)
+
+
+def test_oversized_and_deeply_nested_frames_get_an_error_frame_and_the_socket_stays(viewer):
+    session, videos, cookie = viewer
+
+    async def scenario():
+        tab = socket(OUR_ORIGIN, cookie)
+        assert (await tab.connect(timeout=TIMEOUT))[0]
+        frames = []
+        for text in ('{"pad": "' + "x" * 8_000_000 + '"}', "[" * 2000 + "]" * 2000,
+                     '{"type": "view", "event_id": "' + str(uuid.uuid4()) + '", "video": 1, "watched_ms": 1, "x": "\\u0000"}'):
+            await tab.send_to(text_data=text)
+            frames.append(await tab.receive_json_from(timeout=TIMEOUT))
+        await tab.send_json_to(_view(videos[0]))
+        frames.append(await tab.receive_json_from(timeout=TIMEOUT))
+        await tab.disconnect()
+        return frames
+
+    too_large, too_deep, nul, ack = async_to_sync(scenario)()
+    assert (too_large["type"], too_large["code"]) == ("error", "too_large")
+    assert (too_deep["type"], too_deep["code"]) == ("error", "too_deep")
+    assert (nul["type"], nul["code"], nul["field"]) == ("error", "invalid_text", "x")
+    assert (ack["type"], ack["signal"]) == ("ack", "HIGH_ATTN")
+
+
+def test_with_the_channel_layer_down_sockets_are_refused_and_one_error_is_logged(viewer, settings, caplog):
+    session, videos, cookie = viewer
+    # Nothing listens on port 1: every call to this layer fails, as with Redis down.
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "tokfeed.channel_layer.RedisChannelLayer",
+                                           "CONFIG": {"hosts": ["redis://127.0.0.1:1/0"]}}}
+
+    async def attempts():
+        results = []
+        for _ in range(3):
+            tab = socket(OUR_ORIGIN, cookie)
+            results.append((await tab.connect(timeout=TIMEOUT))[0])
+            await tab.disconnect()
+        return results
+
+    with caplog.at_level("ERROR", logger="feed.consumers"):
+        assert async_to_sync(attempts)() == [False, False, False]
+    errors = [r for r in caplog.records if r.name == "feed.consumers" and r.levelname == "ERROR"]
+    assert len(errors) == 1 and "channel layer is unreachable" in errors[0].getMessage()
+    consumers.CHANNEL_LAYER_HEALTH.worked()
