@@ -202,10 +202,9 @@ LOGGING = {
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    # Our loggers print once, here: daphne and celery configure the root logger too.
     "loggers": {
-        "tokfeed": {"handlers": ["console"], "level": "INFO"},
-        "catalog": {"handlers": ["console"], "level": "INFO"},
-        "algorithms": {"handlers": ["console"], "level": "INFO"},
-        "feed": {"handlers": ["console"], "level": "INFO"},
+        name: {"handlers": ["console"], "level": "INFO", "propagate": False}
+        for name in ("tokfeed", "catalog", "algorithms", "feed")
     },
 }

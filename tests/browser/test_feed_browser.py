@@ -6,6 +6,7 @@ from algorithms.machine import watch_time_to_signal
 from algorithms.models import Algorithm
 from feed.models import FeedSession, Impression, Signal
 from tests.browser.conftest import ARTIFACTS
+from tests.conftest import serve
 
 pytestmark = pytest.mark.slow
 
@@ -124,7 +125,7 @@ def test_the_feed_works_over_http_without_a_websocket(feed_server, browser_conte
     session = FeedSession.objects.get()
     viewed = [card_video(page, 0), card_video(page, 1)]
     move_on(page, 1)
-    move_on(page, 2)  # two cards from the end: the next batch comes by an htmx GET
+    move_on(page, 2)  # two cards from the end: the next batch comes by an htmx POST
     expect(page.locator("#feed-cards .card")).to_have_count(10)
     expect(feed).to_have_attribute("data-pending", "0")
     assert sorted(Signal.objects.filter(session=session).values_list("video_id", flat=True)) == sorted(viewed)
@@ -132,4 +133,34 @@ def test_the_feed_works_over_http_without_a_websocket(feed_server, browser_conte
     page.get_by_role("button", name="Like").nth(2).click()
     expect(feed).to_have_attribute("data-pending", "0")
     assert Signal.objects.filter(session=session, type="LIKE", video_id=card_video(page, 2)).count() == 1
+    assert errors == []
+
+
+@pytest.fixture
+def server_without_redis(small_catalog, tmp_path):
+    """daphne whose channel layer is Redis at an address where nothing listens, as with Redis down."""
+    with serve(tmp_path, REDIS_URL="redis://127.0.0.1:1/0") as url:
+        yield url, tmp_path
+
+
+def test_with_the_channel_layer_down_the_feed_moves_to_http_and_loses_nothing(server_without_redis,
+                                                                               browser_context):
+    url, log_dir = server_without_redis
+    page, errors = open_feed(browser_context, url + "/")
+    feed = page.locator("#feed")
+    session = FeedSession.objects.get()
+    viewed = [card_video(page, 0), card_video(page, 1), card_video(page, 2)]
+    move_on(page, 1)
+    move_on(page, 2)
+    move_on(page, 3)  # two cards from the end: the next batch comes over HTTP too
+    expect(feed).to_have_attribute("data-transport", "http", timeout=15_000)
+    expect(feed).to_have_attribute("data-pending", "0", timeout=30_000)
+    expect(page.locator("#feed-cards .card")).to_have_count(10, timeout=30_000)
+    page.wait_for_timeout(500)  # a duplicate, were one sent, would have been applied by now
+    recorded = list(Signal.objects.filter(session=session).values_list("video_id", flat=True))
+    assert sorted(recorded) == sorted(viewed)
+    # The server said what is wrong once, not once per refused socket.
+    log = "".join(p.read_text() for p in log_dir.glob("daphne-*.log"))
+    assert log.count("the channel layer is unreachable") == 1, log[-3000:]
+    assert "Traceback" not in log, log[-3000:]
     assert errors == []
