@@ -4,6 +4,7 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET, require_POST
 
 from tokfeed.errors import ServiceError
+from tokfeed.rate_limits import seconds_to_wait
 
 from . import events, selectors, services
 from .client_events import MAX_EVENT_BYTES, REFILL_AT, InvalidEvent, parse_event
@@ -12,11 +13,18 @@ from .client_events import MAX_EVENT_BYTES, REFILL_AT, InvalidEvent, parse_event
 IDLE_AFTER_MS = 60_000
 
 
+class NewSessionsLimited(Exception):
+    def __init__(self, wait_s: int):
+        self.wait_s = wait_s
+
+
 def _feed_session(request):
     """The viewer's feed session, started on first visit and remembered in the Django session.
 
     Anonymous viewers keep theirs as long as their Django session lives; a logged-in viewer
     gets their most recent one on every device. ``?algorithm=slug`` switches to that algorithm.
+    A client starting anonymous sessions faster than ``feed_session``'s rate (one per page view
+    when it keeps no cookie) gets ``NewSessionsLimited``.
     """
     algorithm = request.GET.get("algorithm") or None
     user = request.user if request.user.is_authenticated else None
@@ -25,6 +33,8 @@ def _feed_session(request):
     else:
         session = selectors.anonymous_feed_session(request.session.get(selectors.FEED_SESSION_KEY), algorithm)
     if session is None:
+        if user is None and (wait := seconds_to_wait(request, "feed_session")) is not None:
+            raise NewSessionsLimited(wait)
         if request.session.session_key is None:
             request.session.save()  # an anonymous session is keyed by the Django session
         session = services.start_session(
@@ -38,6 +48,12 @@ def _feed_session(request):
 def feed_page(request):
     try:
         session = _feed_session(request)
+    except NewSessionsLimited as exc:
+        response = render(request, "feed/unavailable.html", {
+            "error": f"Too many new feeds were started from your network: try again in {exc.wait_s} seconds.",
+        }, status=429)
+        response["Retry-After"] = str(exc.wait_s)
+        return response
     except services.FeedError as exc:
         return render(request, "feed/unavailable.html", {"error": exc.message}, status=400)
     cards, state = selectors.unwatched_cards(session), session.state

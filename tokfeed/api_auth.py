@@ -1,4 +1,4 @@
-"""Who calls the API: a partner's key (``Authorization: Api-Key <key>``), and how often.
+"""Who calls the API: a partner's key (``Authorization: Api-Key <key>``).
 
 Keys are ``djangorestframework-api-key``'s (hashed at rest; ``manage.py create_api_key``). A
 partner is the name its keys are created under: keys of one name are one partner's, and what
@@ -13,7 +13,8 @@ from __future__ import annotations
 import re
 
 from django.contrib.auth.models import AnonymousUser
-from rest_framework import authentication, exceptions, permissions, throttling
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from rest_framework import authentication, exceptions, permissions
 from rest_framework_api_key.models import APIKey
 from rest_framework_api_key.permissions import KeyParser
 
@@ -57,11 +58,12 @@ def partner_of(request) -> str:
     return request.auth.name
 
 
-class PerKeyThrottle(throttling.SimpleRateThrottle):
-    """``API_RATE_PER_KEY`` requests per key; unauthenticated requests by client address."""
+class ApiKeyScheme(OpenApiAuthenticationExtension):
+    """How the OpenAPI schema (``/api/schema/``) describes the key."""
 
-    scope = "partner"
+    target_class = ApiKeyAuthentication
+    name = "ApiKey"
 
-    def get_cache_key(self, request, view):
-        ident = request.auth.prefix if isinstance(request.auth, APIKey) else self.get_ident(request)
-        return self.cache_format % {"scope": self.scope, "ident": ident}
+    def get_security_definition(self, auto_schema):
+        return {"type": "apiKey", "in": "header", "name": "Authorization",
+                "description": f"`{KEYWORD} <key>`, a key from `manage.py create_api_key NAME`"}

@@ -38,14 +38,64 @@ def env_list(name: str, default: str) -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
 
 
-DEBUG = env_bool("DEBUG", True)
-SECRET_KEY = os.environ.get("SECRET_KEY", "")
-if not SECRET_KEY:
-    if not DEBUG:
-        raise RuntimeError("SECRET_KEY must be set when DEBUG is off.")
-    SECRET_KEY = "dev-only-insecure-key-set-SECRET_KEY-in-production"
+# Off unless asked for (DEBUG=1): a server started without settings must not show tracebacks.
+DEBUG = env_bool("DEBUG", False)
+DATA_DIR = Path(os.environ.get("TOKFEED_DATA_DIR", BASE_DIR / "var"))
+
+
+def _secret_key() -> str:
+    """SECRET_KEY from the environment; else, in DEBUG, a development key; else, on the embedded
+    default (one machine, no DATABASE_URL), a random key made once and kept in DATA_DIR.
+
+    A deployment with DATABASE_URL must set it: its replicas have to share one.
+    """
+    if key := os.environ.get("SECRET_KEY", "").strip():
+        return key
+    if DEBUG:
+        return "dev-only-insecure-key-set-SECRET_KEY-in-production"
+    if os.environ.get("DATABASE_URL"):
+        raise RuntimeError("SECRET_KEY must be set when DEBUG is off and DATABASE_URL is set.")
+    from django.core.management.utils import get_random_secret_key
+
+    path = DATA_DIR / "secret_key"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as out:
+            out.write(get_random_secret_key())
+    except FileExistsError:
+        pass  # made by an earlier run, or by another process starting now
+    return path.read_text().strip()
+
+
+SECRET_KEY = _secret_key()
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost,testserver")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "http://127.0.0.1:8000,http://localhost:8000")
+
+# --- Production (HTTPS) ----------------------------------------------------------------------
+# Off by default, so the embedded default serves plain HTTP on 127.0.0.1; a deployment behind
+# TLS turns them on (README, "Production"), and `manage.py check --deploy` is then clean.
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = env_bool("SECURE_COOKIES", False)
+# Behind a TLS-terminating proxy that sets X-Forwarded-Proto (and strips it from clients).
+if env_bool("BEHIND_TLS_PROXY", False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# Everything the pages load is served by us (no CDN); cover images and media may be remote.
+# Inline style attributes stay allowed (a card's hue; htmx's indicator styles); scripts do not.
+CONTENT_SECURITY_POLICY = os.environ.get("CONTENT_SECURITY_POLICY", "; ".join([
+    "default-src 'self'",
+    "script-src 'self'",
+    "style-src 'self' 'unsafe-inline'",
+    "img-src 'self' data: https:",
+    "media-src 'self' https:",
+    "connect-src 'self'",
+    "object-src 'none'",
+    "base-uri 'self'",
+    "form-action 'self'",
+    "frame-ancestors 'none'",
+]))
 
 INSTALLED_APPS = [
     "daphne",
@@ -61,6 +111,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework_api_key",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "django_htmx",
     "catalog",
     "algorithms",
@@ -69,6 +120,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "tokfeed.security.ContentSecurityPolicyMiddleware",
     "tokfeed.unavailable.PoolExhaustedMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -113,7 +165,6 @@ DATABASE_POOL = {
     # Connections above min_size close after a minute unused, so a burst does not keep them.
     "max_idle": 60,
 }
-DATA_DIR = Path(os.environ.get("TOKFEED_DATA_DIR", BASE_DIR / "var"))
 if os.environ.get("DATABASE_URL"):
     DATABASES = {"default": dj_database_url.parse(os.environ["DATABASE_URL"], conn_max_age=0)}
 else:
@@ -176,13 +227,28 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["tokfeed.api_auth.ApiKeyAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["tokfeed.api_auth.HasPartnerKey"],
     "DEFAULT_PARSER_CLASSES": ["tokfeed.api_input.StrictJSONParser"],
-    "DEFAULT_THROTTLE_CLASSES": ["tokfeed.api_auth.PerKeyThrottle"],
-    "DEFAULT_THROTTLE_RATES": {"partner": os.environ.get("API_RATE_PER_KEY", "1200/min")},
+    # Rates (tokfeed/rate_limits.py): "N/s", "N/min", "N/hour" or "N/day".
+    "DEFAULT_THROTTLE_CLASSES": ["tokfeed.rate_limits.PerKeyThrottle"],
+    "DEFAULT_THROTTLE_RATES": {
+        "partner": os.environ.get("API_RATE_PER_KEY", "1200/min"),
+        "feed_session": os.environ.get("FEED_NEW_SESSIONS_RATE", "60/hour"),
+        "admin_login": os.environ.get("ADMIN_LOGIN_RATE", "10/min"),
+    },
+    # Behind a proxy, how many of them add themselves to X-Forwarded-For; with 0 (no proxy) the
+    # header is ignored, so a client cannot name its own address to dodge a rate limit.
+    "NUM_PROXIES": env_int("NUM_PROXIES", 0),
     "EXCEPTION_HANDLER": "tokfeed.api_errors.api_exception_handler",
 }
 #: Largest request body the API reads (413 past it).
 API_MAX_BODY_BYTES = 64 * 1024
-SPECTACULAR_SETTINGS = {"TITLE": "tokfeed API", "VERSION": "1.0.0"}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "tokfeed API",
+    "VERSION": "1.0.0",
+    # Swagger UI from the drf-spectacular-sidecar package, not a CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+}
 
 # --- Static files, i18n ---------------------------------------------------------------------
 STATIC_URL = "static/"

@@ -1,20 +1,26 @@
 from django.contrib import admin
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.permissions import AllowAny
 from rest_framework.routers import DefaultRouter
 
 from catalog import api as catalog_api
 from feed import api as feed_api
 
+from .rate_limits import limit_posts
+
 router = DefaultRouter()
 router.register("videos", catalog_api.VideoViewSet, basename="video")
 router.register("creators", catalog_api.CreatorViewSet, basename="creator")
 
 urlpatterns = [
+    # Guessing passwords is slowed to the admin_login rate per client address.
+    path("admin/login/", limit_posts("admin_login", "login attempts")(admin.site.login)),
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(permission_classes=[AllowAny]), name="schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema", permission_classes=[AllowAny]), name="api-docs"),
+    # The split view serves its script as a file, so the page needs no inline script (CSP).
+    path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema", permission_classes=[AllowAny]),
+         name="api-docs"),
     path("api/v1/sessions/", feed_api.SessionCreateView.as_view(), name="session-create"),
     path("api/v1/sessions/<str:session_id>/batch/", feed_api.SessionBatchView.as_view(), name="session-batch"),
     path("api/v1/sessions/<str:session_id>/signals/", feed_api.SessionSignalsView.as_view(), name="session-signals"),

@@ -8,6 +8,7 @@ from django.test.utils import CaptureQueriesContext
 from catalog.models import Video
 from catalog.selectors import VideoCatalog
 from feed import services
+from feed.models import Impression
 
 
 def _synchronous_commit() -> str:
@@ -27,6 +28,10 @@ def test_a_batch_does_not_wait_for_the_wal_flush(catalog_db):
 def test_a_signal_waits_for_the_wal_flush(catalog_db):
     session = services.start_session()
     video = Video.objects.first()
+    # Served (signals are for served videos), without a batch: its setting would stay in the
+    # test's one transaction.
+    Impression.objects.create(session=session, video=video, batch_number=1, position=0, state="0",
+                              batch_type="random", source="random")
     services.record_view(session.id, video_id=video.pk, event_id=uuid.uuid4(), watched_ms=20_000)
     assert _synchronous_commit() == "on"
 

@@ -6,7 +6,6 @@ from django.db import connection, transaction
 
 from algorithms.models import Algorithm
 
-from catalog.models import Video
 from feed import services
 from feed.models import Signal
 
@@ -15,7 +14,8 @@ WATCH_TIMES = [16000, 1000, 13000, 9500, 500, 20000]  # HIGH, SKIP, MID, LOW, SK
 
 def test_two_threads_posting_signals_to_one_session_lose_nothing(small_catalog):
     session = services.start_session()
-    videos = list(Video.objects.values_list("id", flat=True)[:10])
+    # Signals are for served videos: two batches' worth.
+    videos = [item.video.pk for _ in range(2) for item in services.next_batch(session.id).items]
     errors = []
     start = threading.Barrier(2)
 
@@ -49,9 +49,9 @@ def test_two_threads_posting_signals_to_one_session_lose_nothing(small_catalog):
         if not batch_between:
             assert after.state_before == before.state_after, (before, after)
     session.refresh_from_db()
-    assert session.batch_count == 6
-    assert session.impressions.count() == 30
-    assert session.impressions.values("video").distinct().count() == 30
+    assert session.batch_count == 2 + 6
+    assert session.impressions.count() == 40
+    assert session.impressions.values("video").distinct().count() == 40
 
 
 def test_a_locked_session_does_not_block_other_sessions_of_its_algorithm(small_catalog):
@@ -60,13 +60,13 @@ def test_a_locked_session_does_not_block_other_sessions_of_its_algorithm(small_c
     algorithm (nor an operator's edit of it)."""
     first, second = services.start_session(), services.start_session()
     assert first.algorithm_id == second.algorithm_id
-    video = Video.objects.values_list("id", flat=True).first()
+    video = services.next_batch(second.id).items[0].video.pk
     holding, release = threading.Event(), threading.Event()
 
     def hold_first_session():
         try:
             with transaction.atomic():
-                services._locked_session(first.id)
+                services._locked_session(first.id, None)
                 holding.set()
                 release.wait(10)
         finally:

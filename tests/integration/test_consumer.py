@@ -5,6 +5,7 @@ The consumer does its database work in worker threads, which see only committed 
 tests are transactional and bring their own small catalog (``small_catalog``). pytest-asyncio is
 not a dependency: each test drives its coroutine with ``async_to_sync``.
 """
+import logging
 import os
 import re
 import uuid
@@ -282,8 +283,12 @@ def test_with_the_channel_layer_down_sockets_are_refused_and_one_error_is_logged
             await tab.disconnect()
         return results
 
-    with caplog.at_level("ERROR", logger="feed.consumers"):
+    feed_logger = logging.getLogger("feed")  # our loggers do not propagate to the root's
+    feed_logger.addHandler(caplog.handler)
+    try:
         assert async_to_sync(attempts)() == [False, False, False]
+    finally:
+        feed_logger.removeHandler(caplog.handler)
     errors = [r for r in caplog.records if r.name == "feed.consumers" and r.levelname == "ERROR"]
     assert len(errors) == 1 and "channel layer is unreachable" in errors[0].getMessage()
     consumers.CHANNEL_LAYER_HEALTH.worked()

@@ -1,0 +1,55 @@
+"""Rate limits: per key on the API, per client on new anonymous feeds and on admin login; each
+answered 429 with Retry-After. Rates are lowered here; the defaults are in settings."""
+import pytest
+from django.core.cache import cache
+from rest_framework.settings import api_settings
+from rest_framework.test import APIClient
+from rest_framework_api_key.models import APIKey
+
+from feed.models import FeedSession
+
+
+@pytest.fixture
+def rates(monkeypatch):
+    """Set rates for the test; throttle history starts empty."""
+    cache.clear()
+    yield lambda **scopes: [monkeypatch.setitem(api_settings.DEFAULT_THROTTLE_RATES, k, v) for k, v in scopes.items()]
+    cache.clear()
+
+
+def keyed_client(name="limits") -> APIClient:
+    _, key = APIKey.objects.create_key(name=name)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Api-Key {key}")
+    return client
+
+
+def test_api_requests_are_limited_per_key(catalog_db, rates):
+    rates(partner="3/min")
+    first, second = keyed_client(), keyed_client()
+    assert [first.get("/api/v1/creators/").status_code for _ in range(3)] == [200, 200, 200]
+    limited = first.get("/api/v1/creators/")
+    assert limited.status_code == 429 and int(limited["Retry-After"]) > 0
+    assert limited.json()["code"] == "throttled"
+    assert second.get("/api/v1/creators/").status_code == 200  # another key has its own budget
+
+
+def test_new_anonymous_feeds_are_limited_per_client_and_returning_viewers_are_not(catalog_db, client, rates):
+    rates(feed_session="2/min")
+    assert client.get("/").status_code == 200  # keeps its cookie: one session
+    for _ in range(3):
+        assert client.get("/").status_code == 200
+    cookieless = [client.__class__().get("/") for _ in range(2)]
+    assert [r.status_code for r in cookieless] == [200, 429]
+    assert int(cookieless[-1]["Retry-After"]) > 0 and b"try again" in cookieless[-1].content
+    assert FeedSession.objects.filter(partner=None).count() == 2
+    # A client's address is not what it says in X-Forwarded-For (no trusted proxy by default).
+    assert client.__class__().get("/", HTTP_X_FORWARDED_FOR="203.0.113.9").status_code == 429
+
+
+def test_admin_login_attempts_are_limited_per_client(db, client, rates):
+    rates(admin_login="3/min")
+    attempts = [client.post("/admin/login/", {"username": "admin", "password": f"guess{i}"}) for i in range(4)]
+    assert [a.status_code for a in attempts] == [200, 200, 200, 429]
+    assert int(attempts[-1]["Retry-After"]) > 0
+    assert client.get("/admin/login/").status_code == 200  # the form still shows
