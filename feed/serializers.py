@@ -16,10 +16,10 @@ class BucketSerializer(serializers.Serializer):
                                    help_text=f"ids of videos the viewer likes, at most {MAX_BUCKET_VIDEOS}")
     topic = StrictIntegerField(required=False, min_value=0, help_text="a topic number")
 
-    def validate(self, data):
-        if len(data) != 1 or len(self.initial_data) != 1:
-            raise serializers.ValidationError('give exactly one of "text", "videos" or "topic"')
-        return data
+    def to_internal_value(self, data):
+        if isinstance(data, dict) and (len(data) != 1 or not set(data) <= set(self.fields)):
+            raise serializers.ValidationError('give exactly one of "text", "videos" or "topic"', code="invalid")
+        return super().to_internal_value(data)
 
 
 class SessionCreateSerializer(serializers.Serializer):

@@ -154,3 +154,12 @@ def test_a_feed_event_with_a_coerced_or_oversized_field_is_refused(catalog_db, c
     response = client.post("/feed/events/", huge, content_type="application/json")
     assert response.status_code == 413 and response.json()["code"] == "too_large"
     assert not Signal.objects.filter(session=session).exists()
+
+
+def test_a_bucket_of_one_known_kind_is_accepted(catalog_db, api_client):
+    # (A valid bucket was a 500 once the bucket had its own serializer: found by the fuzz run.)
+    created = api_client.post("/api/v1/sessions/", {"bucket": {"text": "gym workout"}}, format="json")
+    assert created.status_code == 201, created.json()
+    assert FeedSession.objects.get(pk=created.json()["id"]).bias_vector is not None
+    assert_refused(api_client.post("/api/v1/sessions/", {"bucket": {"mood": "happy"}}, format="json"), 400,
+                   field="bucket")
