@@ -38,7 +38,8 @@ def test_worker_on_redis_gives_the_same_vectors_as_the_eager_run(transactional_d
     Video.objects.update(embedding=None, embedding_model="", embedding_document_hash="")
     Creator.objects.update(embedding=None, embedding_model="", embedding_document_hash="")
 
-    env = dict(os.environ, DATABASE_URL=database_url(), CELERY_BROKER_URL=BROKER)
+    # With DATABASE_URL a process must be given its SECRET_KEY (as every replica would be).
+    env = dict(os.environ, DATABASE_URL=database_url(), CELERY_BROKER_URL=BROKER, SECRET_KEY="celery-test-" + "k" * 40)
     log = (tmp_path / "worker.log").open("w")
     worker = subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "tokfeed", "worker", "--pool", "solo", "--loglevel", "INFO",

@@ -31,7 +31,8 @@ def _get(url: str, headers: dict) -> int:
 
 def test_concurrent_requests_leave_no_more_connections_than_the_pool(small_catalog, tmp_path):
     _, key = APIKey.objects.create_key(name="load")
-    with serve(tmp_path, DATABASE_POOL_MAX_SIZE=str(POOL_SIZE), DATABASE_POOL_MIN_SIZE="1") as url:
+    with serve(tmp_path, DATABASE_POOL_MAX_SIZE=str(POOL_SIZE), DATABASE_POOL_MIN_SIZE="1",
+               FEED_NEW_SESSIONS_RATE="1000/min") as url:
         # Database-backed pages, half for partners (the catalog API), half for viewers (a new
         # feed session and its first batch each).
         requests = [
