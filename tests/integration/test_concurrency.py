@@ -118,3 +118,35 @@ def test_a_refill_request_sent_twice_at_once_serves_one_batch(small_catalog):
     assert answers[0][0] == first.number + 1
     session.refresh_from_db()
     assert session.batch_count == first.number + 1
+
+
+def test_a_partner_call_on_a_session_locked_past_the_timeout_is_a_retryable_503(small_catalog, settings):
+    from rest_framework.test import APIClient
+    from rest_framework_api_key.models import APIKey
+
+    settings.FEED_LOCK_TIMEOUT_MS = 200
+    _, key = APIKey.objects.create_key(name="busy")
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Api-Key {key}")
+    session = client.post("/api/v1/sessions/", {}, format="json").json()["id"]
+    holding, release = threading.Event(), threading.Event()
+
+    def hold():
+        try:
+            with transaction.atomic():
+                services._locked_session(session, "busy")
+                holding.set()
+                release.wait(30)
+        finally:
+            connection.close()
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    try:
+        assert holding.wait(10)
+        busy = client.post(f"/api/v1/sessions/{session}/batch/")
+    finally:
+        release.set()
+        holder.join()
+    assert busy.status_code == 503 and busy.json()["code"] == "busy" and int(busy["Retry-After"]) >= 1
+    assert client.post(f"/api/v1/sessions/{session}/batch/").status_code == 200  # and again, once it is free
