@@ -16,11 +16,10 @@ acts for and finds only that partner's sessions; another's are ``SessionNotFound
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import uuid
 from dataclasses import dataclass
-
-import contextlib
 
 import numpy as np
 from django.conf import settings
@@ -130,10 +129,10 @@ def bucket_vector(bucket: dict) -> np.ndarray | None:
     (kind, value), = bucket.items()
     if kind == "text" and isinstance(value, str) and len(value) > MAX_BUCKET_TEXT_CHARS:
         raise FeedError(f"the bucket's text is {len(value)} characters; at most {MAX_BUCKET_TEXT_CHARS}",
-                        field="bucket.text", code="too_long")
+                        field="bucket.text", code="max_length")
     if kind == "videos" and isinstance(value, list) and len(value) > MAX_BUCKET_VIDEOS:
         raise FeedError(f"the bucket names {len(value)} videos; at most {MAX_BUCKET_VIDEOS}",
-                        field="bucket.videos", code="too_long")
+                        field="bucket.videos", code="max_length")
     if kind == "text" and isinstance(value, str) and value.strip():
         from catalog.embedding import encode
 
