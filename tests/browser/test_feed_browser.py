@@ -1,4 +1,8 @@
 """The feed in a real browser: watch time becomes signals, the feed refills, nothing is lost offline."""
+import shutil
+import subprocess
+import time
+
 import pytest
 from playwright.sync_api import expect
 
@@ -6,7 +10,7 @@ from algorithms.machine import watch_time_to_signal
 from algorithms.models import Algorithm
 from feed.models import FeedSession, Impression, Signal
 from tests.browser.conftest import ARTIFACTS
-from tests.conftest import serve
+from tests.conftest import _free_port, serve
 
 pytestmark = pytest.mark.slow
 
@@ -163,4 +167,47 @@ def test_with_the_channel_layer_down_the_feed_moves_to_http_and_loses_nothing(se
     log = "".join(p.read_text() for p in log_dir.glob("daphne-*.log"))
     assert log.count("the channel layer is unreachable") == 1, log[-3000:]
     assert "Traceback" not in log, log[-3000:]
+    assert errors == []
+
+
+@pytest.fixture
+def server_with_redis_to_come(small_catalog, tmp_path):
+    """daphne whose Redis is down at first; ``start_redis()`` brings it up on its address."""
+    if not shutil.which("redis-server"):
+        pytest.fail("redis-server is missing: scripts/ensure-redis.sh installs it")
+    port = _free_port()
+    processes = []
+
+    def start_redis():
+        processes.append(subprocess.Popen(
+            ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        time.sleep(0.5)
+
+    try:
+        with serve(tmp_path, REDIS_URL=f"redis://127.0.0.1:{port}/0") as url:
+            yield url, start_redis
+    finally:
+        for process in processes:
+            process.terminate()
+            process.wait(timeout=10)
+
+
+def test_when_the_channel_layer_recovers_the_feed_goes_back_to_the_socket(server_with_redis_to_come,
+                                                                          browser_context):
+    url, start_redis = server_with_redis_to_come
+    page, errors = open_feed(browser_context, url + "/")
+    feed = page.locator("#feed")
+    session = FeedSession.objects.get()
+    move_on(page, 1)
+    expect(feed).to_have_attribute("data-transport", "http", timeout=15_000)
+    expect(feed).to_have_attribute("data-pending", "0", timeout=30_000)
+
+    start_redis()
+    # The socket is retried with a backoff capped at 8 s; one that stays open takes over.
+    expect(feed).to_have_attribute("data-transport", "ws", timeout=40_000)
+    move_on(page, 2)
+    expect(feed).to_have_attribute("data-pending", "0", timeout=30_000)
+    assert sorted(Signal.objects.filter(session=session).values_list("video_id", flat=True)) == sorted(
+        [card_video(page, 0), card_video(page, 1)])
     assert errors == []
