@@ -1,5 +1,6 @@
 """The feed page and the HTTP fallback of its websocket (for clients that cannot keep one open)."""
 from django.http import HttpResponse, HttpResponseBadRequest, JsonResponse
+from django.core.validators import slug_re
 from django.shortcuts import render
 from django.views.decorators.http import require_GET, require_POST
 
@@ -8,6 +9,8 @@ from tokfeed.rate_limits import seconds_to_wait
 
 from . import events, selectors, services
 from .client_events import MAX_EVENT_BYTES, REFILL_AT, InvalidEvent, parse_event
+
+MAX_SLUG_LENGTH = 100  # Algorithm.slug's max_length
 
 #: A viewer counts as idle, and watch time stops, after this long without any input.
 IDLE_AFTER_MS = 60_000
@@ -27,6 +30,9 @@ def _feed_session(request):
     when it keeps no cookie) gets ``NewSessionsLimited``.
     """
     algorithm = request.GET.get("algorithm") or None
+    if algorithm is not None and not (len(algorithm) <= MAX_SLUG_LENGTH and slug_re.match(algorithm)):
+        # (Checked before any query: PostgreSQL refuses a NUL, and no slug has one.)
+        raise services.FeedError("unknown algorithm: a slug is letters, digits, - and _", field="algorithm")
     user = request.user if request.user.is_authenticated else None
     if user is not None:
         session = selectors.viewer_feed_session(user, algorithm)

@@ -86,6 +86,9 @@ def test_algorithm_query_picks_the_algorithm(catalog_db, client):
     unknown = client.get("/?algorithm=nope")
     assert unknown.status_code == 400
     assert "seed-default" in unknown.content.decode()
+    # Not a slug at all: refused before it reaches PostgreSQL (a NUL was a 500).
+    for bad in ("%00", "x" * 5000, "seed-default%00"):
+        assert client.get(f"/?algorithm={bad}").status_code == 400, bad
 
 
 def test_a_logged_in_viewer_keeps_one_feed_session_across_devices(catalog_db):
