@@ -1,4 +1,5 @@
 """Concurrent calls on one session are serialised in the database: nothing is lost."""
+import contextlib
 import threading
 import uuid
 
@@ -8,6 +9,30 @@ from algorithms.models import Algorithm
 
 from feed import services
 from feed.models import Signal
+
+@contextlib.contextmanager
+def session_held(session_id, partner=None):
+    """Another request's transaction holding the session's lock until the block ends."""
+    holding, release = threading.Event(), threading.Event()
+
+    def hold():
+        try:
+            with transaction.atomic():
+                services._locked_session(session_id, partner)
+                holding.set()
+                release.wait(30)
+        finally:
+            connection.close()
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    try:
+        assert holding.wait(10)
+        yield
+    finally:
+        release.set()
+        holder.join()
+
 
 WATCH_TIMES = [16000, 1000, 13000, 9500, 500, 20000]  # HIGH, SKIP, MID, LOW, SKIP, HIGH
 
@@ -61,29 +86,12 @@ def test_a_locked_session_does_not_block_other_sessions_of_its_algorithm(small_c
     first, second = services.start_session(), services.start_session()
     assert first.algorithm_id == second.algorithm_id
     video = services.next_batch(second.id).items[0].video.pk
-    holding, release = threading.Event(), threading.Event()
-
-    def hold_first_session():
-        try:
-            with transaction.atomic():
-                services._locked_session(first.id, None)
-                holding.set()
-                release.wait(10)
-        finally:
-            connection.close()
-
-    holder = threading.Thread(target=hold_first_session)
-    holder.start()
-    try:
-        assert holding.wait(10)
+    with session_held(first.id):
         with transaction.atomic():
             with connection.cursor() as cursor:
                 cursor.execute("SET LOCAL lock_timeout = '2s'")  # blocked = an error, not a hang
             outcome = services.record_view(second.id, video_id=video, event_id=uuid.uuid4(), watched_ms=16000)
             Algorithm.objects.filter(pk=first.algorithm_id).update(name="edited while a session is locked")
-    finally:
-        release.set()
-        holder.join()
     assert outcome.signal == "HIGH_ATTN"
 
 
@@ -129,24 +137,7 @@ def test_a_partner_call_on_a_session_locked_past_the_timeout_is_a_retryable_503(
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Api-Key {key}")
     session = client.post("/api/v1/sessions/", {}, format="json").json()["id"]
-    holding, release = threading.Event(), threading.Event()
-
-    def hold():
-        try:
-            with transaction.atomic():
-                services._locked_session(session, "busy")
-                holding.set()
-                release.wait(30)
-        finally:
-            connection.close()
-
-    holder = threading.Thread(target=hold)
-    holder.start()
-    try:
-        assert holding.wait(10)
+    with session_held(session, partner="busy"):
         busy = client.post(f"/api/v1/sessions/{session}/batch/")
-    finally:
-        release.set()
-        holder.join()
     assert busy.status_code == 503 and busy.json()["code"] == "busy" and int(busy["Retry-After"]) >= 1
     assert client.post(f"/api/v1/sessions/{session}/batch/").status_code == 200  # and again, once it is free
