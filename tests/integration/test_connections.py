@@ -31,8 +31,9 @@ def _get(url: str, headers: dict) -> int:
 
 def test_concurrent_requests_leave_no_more_connections_than_the_pool(small_catalog, tmp_path):
     _, key = APIKey.objects.create_key(name="load")
+    # (A long wait for a pooled connection: a loaded machine must not turn this into a 503 test.)
     with serve(tmp_path, DATABASE_POOL_MAX_SIZE=str(POOL_SIZE), DATABASE_POOL_MIN_SIZE="1",
-               FEED_NEW_SESSIONS_RATE="1000/min") as url:
+               DATABASE_POOL_TIMEOUT="120", FEED_NEW_SESSIONS_RATE="1000/min") as url:
         # Database-backed pages, half for partners (the catalog API), half for viewers (a new
         # feed session and its first batch each).
         requests = [
