@@ -94,9 +94,13 @@ class SignalOutcome:
 
 
 def start_session(*, algorithm: str | Algorithm | None = None, bucket: dict | None = None, viewer=None,
-                  anonymous_key: str = "", partner: str | None = None) -> FeedSession:
+                  anonymous_key: str = "", partner: str | None = None,
+                  session_id: uuid.UUID | None = None) -> FeedSession:
     """A new session in ``algorithm``'s initial state (the default algorithm when none is named),
     owned by ``partner`` (None: the feed's own).
+
+    ``session_id`` is for reproducible runs (simulations): a session's id seeds the randomness
+    of its batches, so the same id serves the same batches to the same signals.
 
     ``bucket`` is an optional cold-start hint whose centroid biases ``biased`` states:
     ``{"text": "..."}`` (embedded), ``{"videos": [ids]}`` or ``{"topic": n}``.
@@ -110,6 +114,7 @@ def start_session(*, algorithm: str | Algorithm | None = None, bucket: dict | No
             raise FeedError(f"unknown algorithm; known: {known}", field="algorithm")
     bucket = bucket or {}
     return FeedSession.objects.create(
+        id=session_id or uuid.uuid4(),
         algorithm=algorithm,
         state=algorithm.initial_state,
         bucket=bucket,

@@ -44,8 +44,12 @@ def watch_ms(liked: bool, rng: np.random.Generator) -> int:
 
 
 def run_algorithm(viewer: HiddenViewer, algorithm: str, batches: int, rng: np.random.Generator) -> tuple[list[float], list[str]]:
-    """Per-batch precision (share of liked videos) and the state that served each batch."""
-    session = services.start_session(algorithm=algorithm)
+    """Per-batch precision (share of liked videos) and the state that served each batch.
+
+    The session's id comes from ``rng`` (it seeds the session's batches): a seeded run gives
+    the same numbers every time.
+    """
+    session = services.start_session(algorithm=algorithm, session_id=uuid.UUID(int=int(rng.integers(2**62))))
     precision, states = [], []
     try:
         for _ in range(batches):
