@@ -1,16 +1,18 @@
 """The feed page and the HTTP fallback of its websocket (for clients that cannot keep one open)."""
-from django.http import HttpResponse, HttpResponseBadRequest, JsonResponse
 from django.core.validators import slug_re
+from django.http import HttpResponse, HttpResponseBadRequest, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET, require_POST
 
+from algorithms.models import Algorithm
 from tokfeed.errors import ServiceError
 from tokfeed.rate_limits import seconds_to_wait
 
 from . import events, selectors, services
 from .client_events import MAX_EVENT_BYTES, REFILL_AT, InvalidEvent, parse_event
 
-MAX_SLUG_LENGTH = 100  # Algorithm.slug's max_length
+#: A ``?algorithm=`` longer than any slug is refused before it is looked up.
+MAX_SLUG_LENGTH = Algorithm._meta.get_field("slug").max_length
 
 #: A viewer counts as idle, and watch time stops, after this long without any input.
 IDLE_AFTER_MS = 60_000

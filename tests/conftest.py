@@ -98,10 +98,23 @@ def database_url() -> str:
     return f"postgres://{s['USER']}@{quote(str(s['HOST']), safe='')}:{s['PORT']}/{s['NAME']}"
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def wait_until_listening(port: int, process: subprocess.Popen, what: str, log_path: Path | None = None) -> None:
+    """Wait (up to a minute) until ``process`` accepts connections on ``port``; fail if it dies."""
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"{what} did not start:\n{log_path.read_text() if log_path else ''}")
+            time.sleep(0.2)
 
 
 @contextlib.contextmanager
@@ -112,7 +125,7 @@ def serve(log_dir: Path, **env_overrides: str):
     set the server's environment (e.g. a REDIS_URL, a pool size); by default it has the
     in-memory channel layer.
     """
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "DJANGO_ALLOW_ASYNC_UNSAFE")}
     env.update(DATABASE_URL=database_url(), DEBUG="1", **env_overrides)
     log_path = log_dir / f"daphne-{port}.log"
@@ -122,15 +135,7 @@ def serve(log_dir: Path, **env_overrides: str):
             cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
         )
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                if server.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"daphne did not start:\n{log_path.read_text()}")
-                time.sleep(0.2)
+        wait_until_listening(port, server, "daphne", log_path)
         yield f"http://127.0.0.1:{port}"
     finally:
         server.terminate()  # before the test database is flushed: it holds connections to it

@@ -1,7 +1,6 @@
 """The feed in a real browser: watch time becomes signals, the feed refills, nothing is lost offline."""
 import shutil
 import subprocess
-import time
 
 import pytest
 from playwright.sync_api import expect
@@ -10,7 +9,7 @@ from algorithms.machine import watch_time_to_signal
 from algorithms.models import Algorithm
 from feed.models import FeedSession, Impression, Signal
 from tests.browser.conftest import ARTIFACTS
-from tests.conftest import _free_port, serve
+from tests.conftest import free_port, serve, wait_until_listening
 
 pytestmark = pytest.mark.slow
 
@@ -140,6 +139,18 @@ def test_the_feed_works_over_http_without_a_websocket(feed_server, browser_conte
     assert errors == []
 
 
+def fall_back_to_http(page, moves: int) -> list[int]:
+    """Move through ``moves`` cards with the socket refused: the feed ends on HTTP with every
+    view delivered. Returns the videos viewed."""
+    feed = page.locator("#feed")
+    viewed = [card_video(page, i) for i in range(moves)]
+    for index in range(1, moves + 1):
+        move_on(page, index)
+    expect(feed).to_have_attribute("data-transport", "http", timeout=15_000)
+    expect(feed).to_have_attribute("data-pending", "0", timeout=30_000)
+    return viewed
+
+
 @pytest.fixture
 def server_without_redis(small_catalog, tmp_path):
     """daphne whose channel layer is Redis at an address where nothing listens, as with Redis down."""
@@ -151,14 +162,8 @@ def test_with_the_channel_layer_down_the_feed_moves_to_http_and_loses_nothing(se
                                                                                browser_context):
     url, log_dir = server_without_redis
     page, errors = open_feed(browser_context, url + "/")
-    feed = page.locator("#feed")
     session = FeedSession.objects.get()
-    viewed = [card_video(page, 0), card_video(page, 1), card_video(page, 2)]
-    move_on(page, 1)
-    move_on(page, 2)
-    move_on(page, 3)  # two cards from the end: the next batch comes over HTTP too
-    expect(feed).to_have_attribute("data-transport", "http", timeout=15_000)
-    expect(feed).to_have_attribute("data-pending", "0", timeout=30_000)
+    viewed = fall_back_to_http(page, 3)  # two cards from the end: the next batch comes over HTTP too
     expect(page.locator("#feed-cards .card")).to_have_count(10, timeout=30_000)
     page.wait_for_timeout(500)  # a duplicate, were one sent, would have been applied by now
     recorded = list(Signal.objects.filter(session=session).values_list("video_id", flat=True))
@@ -175,14 +180,14 @@ def server_with_redis_to_come(small_catalog, tmp_path):
     """daphne whose Redis is down at first; ``start_redis()`` brings it up on its address."""
     if not shutil.which("redis-server"):
         pytest.fail("redis-server is missing: scripts/ensure-redis.sh installs it")
-    port = _free_port()
+    port = free_port()
     processes = []
 
     def start_redis():
         processes.append(subprocess.Popen(
             ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-        time.sleep(0.5)
+        wait_until_listening(port, processes[-1], "redis-server")
 
     try:
         with serve(tmp_path, REDIS_URL=f"redis://127.0.0.1:{port}/0") as url:
@@ -199,9 +204,7 @@ def test_when_the_channel_layer_recovers_the_feed_goes_back_to_the_socket(server
     page, errors = open_feed(browser_context, url + "/")
     feed = page.locator("#feed")
     session = FeedSession.objects.get()
-    move_on(page, 1)
-    expect(feed).to_have_attribute("data-transport", "http", timeout=15_000)
-    expect(feed).to_have_attribute("data-pending", "0", timeout=30_000)
+    fall_back_to_http(page, 1)
 
     start_redis()
     # The socket is retried with a backoff capped at 8 s; one that stays open takes over.
