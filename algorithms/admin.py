@@ -104,11 +104,19 @@ class AlgorithmForm(forms.ModelForm):
         model = Algorithm
         fields = "__all__"
 
+    #: Form field -> ``machine.Thresholds`` field.
+    THRESHOLD_FIELDS = {
+        "high_attention_ms": "high_ms", "mid_attention_ms": "mid_ms", "low_attention_ms": "low_ms",
+        "high_attention_ratio": "high_ratio", "mid_attention_ratio": "mid_ratio", "low_attention_ratio": "low_ratio",
+    }
+
     def clean(self):
         data = super().clean()
-        keys = ("high_attention_ms", "mid_attention_ms", "low_attention_ms")
-        if all(data.get(k) is not None for k in keys):
-            errors = machine.validate_thresholds(machine.Thresholds(*(data[k] for k in keys)))
+        # A field that failed its own validation is missing from cleaned_data: judge the
+        # thresholds together only once each is readable (an empty ratio is None, and valid).
+        if all(key in data for key in self.THRESHOLD_FIELDS):
+            thresholds = machine.Thresholds(**{name: data[key] for key, name in self.THRESHOLD_FIELDS.items()})
+            errors = machine.validate_thresholds(thresholds)
             if errors:
                 raise ValidationError(errors)
         return data
@@ -118,14 +126,22 @@ class AlgorithmForm(forms.ModelForm):
 class AlgorithmAdmin(admin.ModelAdmin):
     form = AlgorithmForm
     list_display = ["name", "slug", "is_default", "initial_state", "batch_size", "high_attention_ms",
-                    "mid_attention_ms", "low_attention_ms", "updated_at"]
+                    "mid_attention_ms", "low_attention_ms", "high_attention_ratio", "mid_attention_ratio",
+                    "low_attention_ratio", "updated_at"]
     prepopulated_fields = {"slug": ["name"]}
     # Signal types first: the edge formset judges the whole machine and needs the others built.
     inlines = [StateInline, SignalTypeInline, EdgeInline]
     actions = ["make_default", "export_json"]
     fieldsets = [
         (None, {"fields": ["name", "slug", "description", "is_default", "initial_state", "batch_size"]}),
-        ("Watch-time thresholds (ms)", {"fields": ["high_attention_ms", "mid_attention_ms", "low_attention_ms"]}),
+        ("Watch-time thresholds (ms; optionally also watched / duration)", {
+            "fields": [("high_attention_ms", "high_attention_ratio"), ("mid_attention_ms", "mid_attention_ratio"),
+                       ("low_attention_ms", "low_attention_ratio")],
+            "description": "A view is the more attentive of its level by watched ms and, when the three "
+                           "ratios are set, its level by watched time / video duration (so a short video "
+                           "watched to the end is attention, not a skip). Leave the ratios empty for the "
+                           "ms thresholds alone.",
+        }),
     ]
 
     def get_formset_kwargs(self, request, obj, inline, prefix):

@@ -20,6 +20,9 @@ watch-time thresholds and (for blueprints whose initial state is not listed
 first) the initial state. They travel in one extra top-level key,
 ``"tokfeed": {"initial": ..., "thresholds": {...}, "polarity": {...}}``, which
 FirstBatch's parsers ignore, so exported blueprints still load there.
+``thresholds`` holds ``high_ms``, ``mid_ms``, ``low_ms`` and, for thresholds
+relative to the video's duration, ``high_ratio``, ``mid_ratio``, ``low_ratio``
+(omitted or null: absolute thresholds only).
 """
 from __future__ import annotations
 
@@ -95,13 +98,13 @@ def _merge_signals(listed, polarity: Mapping, defaults, errors: list[str]) -> tu
 def _parse_thresholds(raw, errors: list[str]) -> Thresholds:
     if raw is None:
         return Thresholds()
+    allowed = [f.name for f in fields(Thresholds)]
     if not isinstance(raw, Mapping):
-        errors.append("tokfeed thresholds must be an object with high_ms, mid_ms and low_ms")
+        errors.append(f"tokfeed thresholds must be an object with {', '.join(allowed)}")
         return Thresholds()
-    allowed = {f.name for f in fields(Thresholds)}
-    unknown = sorted(set(raw) - allowed)
+    unknown = sorted(set(raw) - set(allowed), key=str)
     if unknown:
-        errors.append(f"unknown threshold {', '.join(unknown)} (expected high_ms, mid_ms, low_ms)")
+        errors.append(f"unknown threshold {', '.join(map(str, unknown))} (expected {', '.join(allowed)})")
     return Thresholds(**{k: v for k, v in raw.items() if k in allowed})
 
 
@@ -192,6 +195,12 @@ def parse_blueprint(data, signals_default=DEFAULT_SIGNALS, *, validate: bool = T
     return blueprint
 
 
+def _thresholds_json(thresholds: Thresholds) -> dict:
+    """The thresholds, without the ratios when there are none (so an absolute-only algorithm
+    exports as it did before ratios existed)."""
+    return {key: value for key, value in asdict(thresholds).items() if value is not None}
+
+
 def _signals_json(signals) -> list[dict]:
     return [{"label": s.name, "weight": s.weight} for s in signals]
 
@@ -215,7 +224,7 @@ def blueprint_to_json(blueprint: Blueprint) -> dict:
         "signals": _signals_json(blueprint.signals),
         EXTENSION_KEY: {
             "initial": blueprint.initial,
-            "thresholds": asdict(blueprint.thresholds),
+            "thresholds": _thresholds_json(blueprint.thresholds),
             "polarity": {s.name: s.polarity for s in blueprint.signals},
         },
     }
@@ -282,7 +291,7 @@ SEED_BLUEPRINT: dict = {
     "signals": _signals_json(DEFAULT_SIGNALS),
     EXTENSION_KEY: {
         "initial": "0",
-        "thresholds": asdict(Thresholds()),
+        "thresholds": _thresholds_json(Thresholds()),
         "polarity": {s.name: s.polarity for s in DEFAULT_SIGNALS},
     },
 }

@@ -46,7 +46,9 @@ class SignalSpec:
 
     ``weight`` scales the signal's vector in the user vector. ``polarity`` is
     +1 (pull toward the item), -1 (push away from it) or 0 (moves the state
-    machine but contributes no vector, like ``SKIP``).
+    machine but contributes no vector, like ``SKIP`` by default; an operator
+    may give ``SKIP`` a weight and polarity -1 to make skips count against
+    what was skipped).
     """
 
     name: str
@@ -85,11 +87,26 @@ class EdgeSpec:
 
 @dataclass(frozen=True)
 class Thresholds:
-    """Watch-time thresholds in milliseconds (the seed app's defaults)."""
+    """Watch-time thresholds: absolute, in milliseconds (the seed app's defaults), and
+    optionally relative to the video's duration.
+
+    Absolute thresholds alone call every short video a skip, even one watched to the end; the
+    ``*_ratio`` thresholds (watched / duration, above 1 when the video loops) let such a view
+    count as attention. They are all set or all None (the default: absolute thresholds only,
+    as in the seed app).
+    """
 
     high_ms: int = 15000
     mid_ms: int = 12000
     low_ms: int = 9000
+    high_ratio: float | None = None
+    mid_ratio: float | None = None
+    low_ratio: float | None = None
+
+    @property
+    def relative(self) -> bool:
+        """Whether the watch-ratio thresholds apply (all three are set)."""
+        return None not in (self.high_ratio, self.mid_ratio, self.low_ratio)
 
 
 # Weights follow FirstBatch's published defaults where a counterpart exists:
@@ -148,20 +165,51 @@ class Blueprint:
         return tuple(signal.name for signal in self.signals)
 
 
+#: The highest watch-ratio threshold: a view lasts at most ten plays of its video.
+MAX_WATCH_RATIO = 10
+
+
 def validate_thresholds(thresholds: Thresholds) -> list[str]:
-    """Errors in watch-time thresholds: they must be integers with
-    high > mid > low > 0. Empty list = valid."""
+    """Errors in watch-time thresholds: the ms ones must be integers with
+    high > mid > low > 0; the ratios all None, or all finite numbers with
+    0 < low < mid < high <= ``MAX_WATCH_RATIO``. Empty list = valid."""
     errors = []
     values = {"high_ms": thresholds.high_ms, "mid_ms": thresholds.mid_ms, "low_ms": thresholds.low_ms}
     for name, value in values.items():
         if isinstance(value, bool) or not isinstance(value, int):
             errors.append(f"threshold {name}={value!r} must be a whole number of milliseconds")
-    if errors:
-        return errors
-    if not thresholds.high_ms > thresholds.mid_ms > thresholds.low_ms > 0:
+    if not errors and not thresholds.high_ms > thresholds.mid_ms > thresholds.low_ms > 0:
         errors.append(
             "watch-time thresholds must satisfy high > mid > low > 0 "
             f"(got high={thresholds.high_ms}, mid={thresholds.mid_ms}, low={thresholds.low_ms})"
+        )
+    errors.extend(_ratio_errors(thresholds))
+    return errors
+
+
+def _ratio_errors(thresholds: Thresholds) -> list[str]:
+    ratios = {"high_ratio": thresholds.high_ratio, "mid_ratio": thresholds.mid_ratio, "low_ratio": thresholds.low_ratio}
+    unset = [name for name, value in ratios.items() if value is None]
+    if len(unset) == len(ratios):
+        return []
+    if unset:
+        given = [name for name in ratios if name not in unset]
+        return [
+            f"watch-ratio threshold{'s' if len(given) > 1 else ''} {' and '.join(given)} "
+            f"{'are' if len(given) > 1 else 'is'} set but {' and '.join(unset)} "
+            f"{'are' if len(unset) > 1 else 'is'} not: set all three watch-ratio thresholds or none"
+        ]
+    errors = []
+    for name, value in ratios.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            errors.append(f"threshold {name}={value!r} must be a number (watched time / video duration)")
+    if errors:
+        return errors
+    if not MAX_WATCH_RATIO >= thresholds.high_ratio > thresholds.mid_ratio > thresholds.low_ratio > 0:
+        errors.append(
+            f"watch-ratio thresholds must satisfy {MAX_WATCH_RATIO} >= high > mid > low > 0 "
+            f"(got high_ratio={thresholds.high_ratio}, mid_ratio={thresholds.mid_ratio}, "
+            f"low_ratio={thresholds.low_ratio})"
         )
     return errors
 
@@ -272,18 +320,37 @@ def step(blueprint: Blueprint, state: str, trigger: str) -> str:
     return fallback if fallback is not None else state
 
 
-def watch_time_to_signal(watched_ms: float, thresholds: Thresholds = DEFAULT_THRESHOLDS) -> str:
+#: Watch-derived signals, most attentive first.
+ATTENTION_LEVELS = (HIGH_ATTN, MID_ATTN, LOW_ATTN, SKIP)
+
+
+def _attention(value: float, high: float, mid: float, low: float) -> str:
+    if value >= high:
+        return HIGH_ATTN
+    if value >= mid:
+        return MID_ATTN
+    if value >= low:
+        return LOW_ATTN
+    return SKIP
+
+
+def watch_time_to_signal(watched_ms: float, thresholds: Thresholds = DEFAULT_THRESHOLDS,
+                         duration_ms: float | None = None) -> str:
     """The watch-derived signal for ``watched_ms`` milliseconds of viewing.
 
     Boundaries are inclusive: exactly ``high_ms`` is HIGH_ATTN, one
-    millisecond less is MID_ATTN. Raises ValueError for negative times.
+    millisecond less is MID_ATTN. When the thresholds are relative and the
+    video's ``duration_ms`` is known (> 0), the watch ratio
+    ``watched_ms / duration_ms`` is judged too (inclusive as well) and the
+    more attentive of the two levels wins: a long watch of a long video and
+    a full watch of a short one are both attention. Raises ValueError for
+    negative times.
     """
     if watched_ms < 0:
         raise ValueError(f"watched time cannot be negative (got {watched_ms} ms)")
-    if watched_ms >= thresholds.high_ms:
-        return HIGH_ATTN
-    if watched_ms >= thresholds.mid_ms:
-        return MID_ATTN
-    if watched_ms >= thresholds.low_ms:
-        return LOW_ATTN
-    return SKIP
+    level = _attention(watched_ms, thresholds.high_ms, thresholds.mid_ms, thresholds.low_ms)
+    if thresholds.relative and duration_ms is not None and duration_ms > 0:
+        relative = _attention(watched_ms / duration_ms, thresholds.high_ratio, thresholds.mid_ratio,
+                              thresholds.low_ratio)
+        level = min(level, relative, key=ATTENTION_LEVELS.index)
+    return level

@@ -23,6 +23,18 @@ class Algorithm(models.Model):
     high_attention_ms = models.PositiveIntegerField(default=machine.DEFAULT_THRESHOLDS.high_ms)
     mid_attention_ms = models.PositiveIntegerField(default=machine.DEFAULT_THRESHOLDS.mid_ms)
     low_attention_ms = models.PositiveIntegerField(default=machine.DEFAULT_THRESHOLDS.low_ms)
+    high_attention_ratio = models.FloatField(
+        null=True, blank=True,
+        help_text="Watched time / video duration that is high attention too (above 1: loops). "
+                  "Set all three ratios or none; empty = the ms thresholds alone.",
+    )
+    mid_attention_ratio = models.FloatField(
+        null=True, blank=True, help_text="Watch ratio that is mid attention (below the high ratio).",
+    )
+    low_attention_ratio = models.FloatField(
+        null=True, blank=True,
+        help_text="Watch ratio that is low attention (below the mid ratio); less is a skip.",
+    )
     batch_size = models.PositiveIntegerField(default=5, validators=[MinValueValidator(1)])
     updated_at = models.DateTimeField(auto_now=True)
     version = models.BigIntegerField(
@@ -41,7 +53,10 @@ class Algorithm(models.Model):
 
     @property
     def thresholds(self) -> machine.Thresholds:
-        return machine.Thresholds(self.high_attention_ms, self.mid_attention_ms, self.low_attention_ms)
+        return machine.Thresholds(
+            self.high_attention_ms, self.mid_attention_ms, self.low_attention_ms,
+            self.high_attention_ratio, self.mid_attention_ratio, self.low_attention_ratio,
+        )
 
 
 class State(models.Model):

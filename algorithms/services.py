@@ -27,6 +27,9 @@ def save_blueprint(
         algorithm.high_attention_ms = blueprint.thresholds.high_ms
         algorithm.mid_attention_ms = blueprint.thresholds.mid_ms
         algorithm.low_attention_ms = blueprint.thresholds.low_ms
+        algorithm.high_attention_ratio = blueprint.thresholds.high_ratio
+        algorithm.mid_attention_ratio = blueprint.thresholds.mid_ratio
+        algorithm.low_attention_ratio = blueprint.thresholds.low_ratio
         if make_default:
             Algorithm.objects.filter(is_default=True).exclude(pk=algorithm.pk).update(is_default=False)
             algorithm.is_default = True

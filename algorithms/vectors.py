@@ -55,8 +55,10 @@ class WeightedSignal:
 def _recent(signals: Sequence[WeightedSignal], last_n: int) -> list[WeightedSignal]:
     """The last ``last_n`` signals that carry a vector, newest first.
 
-    Neutral signals (SKIP) move the state machine but say nothing about
-    taste, so they do not use up one of the ``last_n`` slots.
+    Neutral signals (polarity 0, e.g. SKIP by default) move the state machine
+    but say nothing about taste, so they do not use up one of the ``last_n``
+    slots. A signal type's polarity decides this, never its name: a SKIP an
+    operator made negative counts against what was skipped.
     """
     if last_n <= 0:
         return []
