@@ -44,7 +44,8 @@ class SessionSignalsView(APIView):
         data = body.validated_data
         if "watched_ms" in data:
             outcome = services.record_view(session_id, video_id=data["video"], event_id=data["event_id"],
-                                           watched_ms=data["watched_ms"], partner=partner_of(request))
+                                           watched_ms=data["watched_ms"], duration_ms=data.get("duration_ms"),
+                                           partner=partner_of(request))
         else:
             outcome = services.record_action(session_id, video_id=data["video"], event_id=data["event_id"],
                                              signal_type=data["type"], partner=partner_of(request))

@@ -35,6 +35,7 @@ class FeedEvent:
     event_id: uuid.UUID
     video: int | None = None
     watched_ms: int | None = None
+    #: The video's length as played; None when unknown (the catalog's is used).
     duration_ms: int | None = None
     #: Cards the client has left after the one now on screen, sent when it wants more.
     remaining: int | None = None
@@ -68,6 +69,9 @@ class FeedEventSerializer(serializers.Serializer):
             raise serializers.ValidationError({"video": f"a {kind} event names its video"}, code="required")
         if kind == "view" and data.get("watched_ms") is None:
             raise serializers.ValidationError({"watched_ms": "a view event gives watched_ms"}, code="required")
+        # The feed's client sends 0 for a video whose length it does not know.
+        if data.get("duration_ms") == 0:
+            data["duration_ms"] = None
         return data
 
 

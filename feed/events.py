@@ -51,7 +51,7 @@ def apply_event(session_id, event: FeedEvent) -> dict:
     """
     if event.type == "view":
         outcome = services.record_view(session_id, video_id=event.video, event_id=event.event_id,
-                                       watched_ms=event.watched_ms)
+                                       watched_ms=event.watched_ms, duration_ms=event.duration_ms)
     elif event.type in ACTIONS:
         outcome = services.record_action(session_id, video_id=event.video, event_id=event.event_id,
                                          signal_type=ACTIONS[event.type])

@@ -64,6 +64,10 @@ class Signal(models.Model):
     video = models.ForeignKey("catalog.Video", null=True, blank=True, on_delete=models.CASCADE, related_name="signals")
     type = models.CharField(max_length=50, blank=True, help_text="empty when the event produced no signal")
     watched_ms = models.PositiveIntegerField(null=True, blank=True)
+    duration_ms = models.PositiveIntegerField(
+        null=True, blank=True,
+        help_text="the video's length for a view: the client's, else the catalog's; empty when unknown",
+    )
     event_id = models.UUIDField()
     state_before = models.CharField(max_length=100)
     state_after = models.CharField(max_length=100)

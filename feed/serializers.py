@@ -37,12 +37,18 @@ class SignalInputSerializer(serializers.Serializer):
     video = IdField()
     event_id = StrictUUIDField()
     watched_ms = StrictIntegerField(required=False, min_value=0, max_value=MAX_WATCHED_MS)
+    duration_ms = StrictIntegerField(
+        required=False, min_value=1, max_value=MAX_WATCHED_MS,
+        help_text="with watched_ms: the video's length as played (the catalog's when omitted)",
+    )
     type = serializers.RegexField(r"^[A-Za-z_]{1,50}$", required=False, max_length=50,
                                   error_messages={"invalid": "a signal type is letters and underscores"})
 
     def validate(self, data):
         if ("watched_ms" in data) == ("type" in data):
             raise serializers.ValidationError({"watched_ms": "give exactly one of watched_ms (a view) or type (an action)"})
+        if "duration_ms" in data and "watched_ms" not in data:
+            raise serializers.ValidationError({"duration_ms": "duration_ms goes with watched_ms (a view)"})
         if data.get("type", "").strip().upper() == BATCH:
             raise serializers.ValidationError({"type": "BATCH is not a signal"})
         return data

@@ -335,12 +335,22 @@ def _served_batch(session: FeedSession) -> Batch:
 
 
 def record_view(session_id, *, video_id: int, event_id: uuid.UUID | str, watched_ms: int,
-                partner: str | None = None) -> SignalOutcome:
-    """Turn a view's watch time into a signal with the algorithm's thresholds and apply it."""
+                duration_ms: int | None = None, partner: str | None = None) -> SignalOutcome:
+    """Turn a view's watch time into a signal with the algorithm's thresholds and apply it.
+
+    ``duration_ms`` is the video's length as the client played it; without it the catalog's
+    is used. It is stored with the signal, and relative (watch-ratio) thresholds judge
+    ``watched_ms / duration_ms``.
+    """
     if isinstance(watched_ms, bool) or not isinstance(watched_ms, int) or not 0 <= watched_ms <= MAX_WATCHED_MS:
         raise FeedError(f"watched_ms must be a whole number of milliseconds from 0 to {MAX_WATCHED_MS}",
                         field="watched_ms")
-    return _record(session_id, partner, video_id, event_id, watched_ms=watched_ms)
+    if duration_ms is not None and (
+        isinstance(duration_ms, bool) or not isinstance(duration_ms, int) or not 0 < duration_ms <= MAX_WATCHED_MS
+    ):
+        raise FeedError(f"duration_ms must be a whole number of milliseconds from 1 to {MAX_WATCHED_MS}",
+                        field="duration_ms")
+    return _record(session_id, partner, video_id, event_id, watched_ms=watched_ms, duration_ms=duration_ms)
 
 
 def record_action(session_id, *, video_id: int, event_id: uuid.UUID | str, signal_type: str,
@@ -352,7 +362,7 @@ def record_action(session_id, *, video_id: int, event_id: uuid.UUID | str, signa
 
 
 def _record(session_id, partner, video_id, event_id, *, watched_ms: int | None = None,
-            signal_type: str | None = None) -> SignalOutcome:
+            duration_ms: int | None = None, signal_type: str | None = None) -> SignalOutcome:
     try:
         event_id = uuid.UUID(str(event_id))
     except ValueError:
@@ -376,7 +386,10 @@ def _record(session_id, partner, video_id, event_id, *, watched_ms: int | None =
         blueprint = _blueprint_of(session)
         state_before = _current_state(session, blueprint)
         if watched_ms is not None:
-            signal = machine.watch_time_to_signal(watched_ms, blueprint.thresholds)
+            # The catalog's duration when the client gave none (0 there means unknown).
+            if duration_ms is None and served_duration_s > 0:
+                duration_ms = served_duration_s * 1000
+            signal = machine.watch_time_to_signal(watched_ms, blueprint.thresholds, duration_ms)
         else:
             signal = signal_type
             if signal not in blueprint.signal_names:
@@ -385,7 +398,7 @@ def _record(session_id, partner, video_id, event_id, *, watched_ms: int | None =
                     field="type",
                 )
         state_after = machine.step(blueprint, state_before, signal)
-        _record_signal(session, video_id, event_id, signal, watched_ms, state_before, state_after)
+        _record_signal(session, video_id, event_id, signal, watched_ms, duration_ms, state_before, state_after)
     return SignalOutcome(signal, state_after, duplicate=False)
 
 
@@ -407,17 +420,18 @@ def _earlier_signal_and_served_video(session: FeedSession, event_id: uuid.UUID, 
 
 
 def _record_signal(session: FeedSession, video_id: int, event_id: uuid.UUID, signal: str,
-                   watched_ms: int | None, state_before: str, state_after: str) -> None:
+                   watched_ms: int | None, duration_ms: int | None, state_before: str, state_after: str) -> None:
     """Store the signal and the session's new state, in one statement."""
     now = timezone.now()
     with connection.cursor() as cursor:
         cursor.execute(
             f"""WITH recorded AS (
                     INSERT INTO {Signal._meta.db_table}
-                           (session_id, video_id, type, watched_ms, event_id, state_before, state_after, created_at)
-                    VALUES (%s, %s, %s, %s, %s, %s, %s, %s)
+                           (session_id, video_id, type, watched_ms, duration_ms, event_id, state_before,
+                            state_after, created_at)
+                    VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)
                 )
                 UPDATE {FeedSession._meta.db_table} SET state = %s, updated_at = %s WHERE id = %s""",
-            [session.pk, video_id, signal, watched_ms, event_id, state_before, state_after, now,
+            [session.pk, video_id, signal, watched_ms, duration_ms, event_id, state_before, state_after, now,
              state_after, now, session.pk],
         )
