@@ -6,6 +6,7 @@ import pytest
 
 from algorithms.blueprints import (
     LIBRARY,
+    LIBRARY_DIR,
     SEED_BLUEPRINT,
     BlueprintError,
     blueprint_to_json,
@@ -119,6 +120,47 @@ def test_roundtrip():
     assert parse_blueprint(json.loads(json.dumps(exported))) == bp
 
 
+def test_roundtrip_with_watch_ratio_thresholds():
+    data = copy.deepcopy(MINIMAL)
+    data["tokfeed"] = {"thresholds": {"high_ms": 8000, "mid_ms": 5000, "low_ms": 2000,
+                                      "high_ratio": 0.8, "mid_ratio": 0.5, "low_ratio": 0.3}}
+    bp = parse_blueprint(data)
+    assert bp.thresholds == Thresholds(8000, 5000, 2000, 0.8, 0.5, 0.3)
+    exported = blueprint_to_json(bp)
+    assert exported["tokfeed"]["thresholds"] == data["tokfeed"]["thresholds"]
+    assert parse_blueprint(json.loads(json.dumps(exported))) == bp
+
+
+def test_absent_or_null_ratios_mean_absolute_thresholds_only():
+    data = copy.deepcopy(MINIMAL)
+    data["tokfeed"] = {"thresholds": {"high_ms": 8000, "mid_ms": 5000, "low_ms": 2000,
+                                      "high_ratio": None, "mid_ratio": None, "low_ratio": None}}
+    bp = parse_blueprint(data)
+    assert bp.thresholds == Thresholds(8000, 5000, 2000) and not bp.thresholds.relative
+    # Exported as before ratios existed.
+    assert blueprint_to_json(bp)["tokfeed"]["thresholds"] == {"high_ms": 8000, "mid_ms": 5000, "low_ms": 2000}
+
+
+def test_invalid_ratios_are_refused_naming_the_field():
+    data = copy.deepcopy(MINIMAL)
+    data["tokfeed"] = {"thresholds": {"mid_ratio": 0.5}}
+    with pytest.raises(BlueprintError) as excinfo:
+        parse_blueprint(data)
+    assert excinfo.value.errors == [
+        "watch-ratio threshold mid_ratio is set but high_ratio and low_ratio are not: "
+        "set all three watch-ratio thresholds or none"
+    ]
+    data["tokfeed"] = {"thresholds": {"high_ratio": "0.8", "mid_ratio": 0.5, "low_ratio": 0.3, "max_ratio": 2}}
+    with pytest.raises(BlueprintError) as excinfo:
+        parse_blueprint(data)
+    assert excinfo.value.errors == [
+        "unknown threshold max_ratio (expected high_ms, mid_ms, low_ms, high_ratio, mid_ratio, low_ratio)"
+    ]
+    del data["tokfeed"]["thresholds"]["max_ratio"]
+    with pytest.raises(BlueprintError, match=r"threshold high_ratio='0.8' must be a number"):
+        parse_blueprint(data)
+
+
 def test_export_is_firstbatch_shaped():
     exported = blueprint_to_json(parse_blueprint(MINIMAL))
     assert set(exported) == {"nodes", "edges", "signals", "tokfeed"}
@@ -179,6 +221,13 @@ def test_seed_roundtrips():
     bp = parse_blueprint(SEED_BLUEPRINT)
     assert parse_blueprint(blueprint_to_json(bp)) == bp
     assert blueprint_to_json(bp) == SEED_BLUEPRINT
+
+
+def test_seed_blueprint_is_the_shipped_one_with_absolute_thresholds_only():
+    shipped = json.loads((LIBRARY_DIR / "seed_default.json").read_text())
+    assert SEED_BLUEPRINT == shipped
+    assert shipped["tokfeed"]["thresholds"] == {"high_ms": 15000, "mid_ms": 12000, "low_ms": 9000}
+    assert parse_blueprint(shipped).thresholds == Thresholds()
 
 
 # --- FirstBatch's published library ----------------------------------------------------

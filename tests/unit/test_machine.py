@@ -220,6 +220,84 @@ def test_negative_watch_time_is_rejected():
         watch_time_to_signal(-1, Thresholds())
 
 
+RATIOS = Thresholds(high_ratio=0.8, mid_ratio=0.5, low_ratio=0.3)
+
+
+def test_a_short_video_watched_almost_to_the_end_is_high_attention_with_ratios():
+    assert watch_time_to_signal(6000, RATIOS, duration_ms=7000) == HIGH_ATTN
+    # The absolute 15/12/9 s thresholds alone call it a skip.
+    assert watch_time_to_signal(6000, Thresholds(), duration_ms=7000) == SKIP
+    assert watch_time_to_signal(6000, RATIOS) == SKIP  # duration unknown: ms thresholds only
+    assert watch_time_to_signal(6000, RATIOS, duration_ms=0) == SKIP
+
+
+@pytest.mark.parametrize(
+    "watched_ms, duration_ms, signal",
+    [
+        (8000, 10000, HIGH_ATTN),   # ratio 0.8 exactly: inclusive
+        (7999, 10000, MID_ATTN),
+        (5000, 10000, MID_ATTN),
+        (4999, 10000, LOW_ATTN),
+        (3000, 10000, LOW_ATTN),
+        (2999, 10000, SKIP),
+        (16000, 100000, HIGH_ATTN),  # ratio 0.16 is a skip, 16 s is high attention: the higher wins
+        (12000, 100000, MID_ATTN),
+        (9000, 40000, LOW_ATTN),     # both say LOW_ATTN (ratio 0.225 < 0.3, but 9 s)
+        (9000, 20000, LOW_ATTN),     # ratio 0.45: LOW_ATTN both ways
+        (9000, 15000, MID_ATTN),     # ratio 0.6: MID_ATTN beats the ms LOW_ATTN
+        (13000, 15000, HIGH_ATTN),   # ratio 0.87 beats the ms MID_ATTN
+    ],
+)
+def test_relative_thresholds_take_the_more_attentive_level(watched_ms, duration_ms, signal):
+    assert watch_time_to_signal(watched_ms, RATIOS, duration_ms) == signal
+
+
+def test_a_ratio_above_one_means_loops():
+    loops = Thresholds(high_ratio=2.0, mid_ratio=1.0, low_ratio=0.5)
+    assert watch_time_to_signal(8000, loops, 4000) == HIGH_ATTN
+    assert watch_time_to_signal(7999, loops, 4000) == MID_ATTN
+
+
+def test_ratio_thresholds_are_all_set_or_none():
+    assert validate_thresholds(RATIOS) == []
+    assert validate_thresholds(Thresholds(mid_ratio=0.5)) == [
+        "watch-ratio threshold mid_ratio is set but high_ratio and low_ratio are not: "
+        "set all three watch-ratio thresholds or none"
+    ]
+    assert validate_thresholds(Thresholds(mid_ratio=0.5, low_ratio=0.2)) == [
+        "watch-ratio thresholds mid_ratio and low_ratio are set but high_ratio is not: "
+        "set all three watch-ratio thresholds or none"
+    ]
+
+
+@pytest.mark.parametrize("field, value", [
+    ("high_ratio", True), ("mid_ratio", "0.5"), ("low_ratio", float("nan")), ("high_ratio", float("inf")),
+])
+def test_ratio_thresholds_are_finite_numbers(field, value):
+    thresholds = dataclasses.replace(RATIOS, **{field: value})
+    assert validate_thresholds(thresholds) == [
+        f"threshold {field}={value!r} must be a number (watched time / video duration)"
+    ]
+
+
+@pytest.mark.parametrize("high, mid, low", [
+    (0.8, 0.8, 0.3), (0.5, 0.8, 0.3), (0.8, 0.5, 0.0), (0.8, 0.5, -0.1), (10.5, 0.5, 0.3),
+])
+def test_ratio_thresholds_must_decrease_within_bounds(high, mid, low):
+    assert validate_thresholds(Thresholds(high_ratio=high, mid_ratio=mid, low_ratio=low)) == [
+        "watch-ratio thresholds must satisfy 10 >= high > mid > low > 0 "
+        f"(got high_ratio={high}, mid_ratio={mid}, low_ratio={low})"
+    ]
+    assert validate_thresholds(Thresholds(high_ratio=10, mid_ratio=1, low_ratio=0.01)) == []
+
+
+def test_an_invalid_ratio_makes_the_blueprint_invalid():
+    assert validate(make(thresholds=Thresholds(low_ratio=0.2))) == [
+        "watch-ratio threshold low_ratio is set but high_ratio and mid_ratio are not: "
+        "set all three watch-ratio thresholds or none"
+    ]
+
+
 def test_default_signal_polarities():
     by_name = {s.name: s for s in DEFAULT_SIGNALS}
     assert by_name[SKIP].polarity == 0
