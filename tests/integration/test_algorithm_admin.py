@@ -81,6 +81,41 @@ def test_out_of_range_params_and_thresholds_are_refused(admin_client):
     assert State.objects.get(algorithm=algorithm, name="H").params["r"] == 0.0
 
 
+def test_a_mid_ratio_without_a_high_ratio_is_refused(admin_client):
+    algorithm = Algorithm.objects.get(slug="seed-default")
+    data = change_form_data(algorithm)
+    data.update(mid_attention_ratio="0.5", low_attention_ratio="0.3")
+    response = admin_client.post(f"/admin/algorithms/algorithm/{algorithm.pk}/change/", data)
+    body = response.content.decode()
+    assert response.status_code == 200
+    assert "watch-ratio thresholds mid_ratio and low_ratio are set but high_ratio is not" in body
+    algorithm.refresh_from_db()
+    assert (algorithm.mid_attention_ratio, algorithm.low_attention_ratio) == (None, None)
+
+
+def test_ratios_out_of_order_are_refused_and_valid_ones_save(admin_client):
+    algorithm = Algorithm.objects.get(slug="seed-default")
+    data = change_form_data(algorithm)
+    data.update(high_attention_ratio="0.5", mid_attention_ratio="0.8", low_attention_ratio="0.3")
+    response = admin_client.post(f"/admin/algorithms/algorithm/{algorithm.pk}/change/", data)
+    assert response.status_code == 200
+    assert "watch-ratio thresholds must satisfy 10 &gt;= high &gt; mid &gt; low &gt; 0" in response.content.decode()
+
+    data.update(high_attention_ratio="0.8", mid_attention_ratio="0.5")
+    response = admin_client.post(f"/admin/algorithms/algorithm/{algorithm.pk}/change/", data)
+    assert response.status_code == 302, response.content.decode()[:3000]
+    algorithm.refresh_from_db()
+    assert algorithm.thresholds.relative
+    assert (algorithm.high_attention_ratio, algorithm.mid_attention_ratio, algorithm.low_attention_ratio) == (0.8, 0.5, 0.3)
+
+
+def test_the_change_form_shows_the_ratios_next_to_the_ms_thresholds(admin_client):
+    algorithm = Algorithm.objects.get(slug="seed-default")
+    body = admin_client.get(f"/admin/algorithms/algorithm/{algorithm.pk}/change/").content.decode()
+    for level in ("high", "mid", "low"):
+        assert f'name="{level}_attention_ms"' in body and f'name="{level}_attention_ratio"' in body
+
+
 def test_a_valid_edit_with_a_new_state_saves(admin_client):
     algorithm = Algorithm.objects.get(slug="seed-default")
     data = change_form_data(algorithm)
