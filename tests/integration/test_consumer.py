@@ -5,6 +5,7 @@ The consumer does its database work in worker threads, which see only committed 
 tests are transactional and bring their own small catalog (``small_catalog``). pytest-asyncio is
 not a dependency: each test drives its coroutine with ``async_to_sync``.
 """
+import copy
 import logging
 import os
 import re
@@ -20,6 +21,8 @@ from django.conf import settings as django_settings
 from django.contrib.sessions.backends.db import SessionStore
 from django.db import connection
 
+from algorithms.blueprints import SEED_BLUEPRINT
+from algorithms.services import save_blueprint
 from feed import consumers, services
 from feed.models import FeedSession, Impression, Signal
 from feed.selectors import FEED_SESSION_KEY
@@ -267,6 +270,34 @@ def test_oversized_and_deeply_nested_frames_get_an_error_frame_and_the_socket_st
     assert (too_deep["type"], too_deep["code"]) == ("error", "too_deep")
     assert (nul["type"], nul["code"], nul["field"]) == ("error", "invalid_text", "x")
     assert (ack["type"], ack["signal"]) == ("ack", "HIGH_ATTN")
+
+
+def test_a_views_duration_is_validated_stored_and_judged_by_watch_ratios(viewer):
+    session, videos, cookie = viewer
+    data = copy.deepcopy(SEED_BLUEPRINT)
+    data["tokfeed"]["thresholds"].update(high_ratio=0.8, mid_ratio=0.5, low_ratio=0.3)
+    save_blueprint(data, slug=session.algorithm.slug)  # the viewer's algorithm, now with ratios
+    bad = [_view(videos[0], watched_ms=6000, duration_ms=value) for value in (-1, "7000", 1.5)]
+    good = _view(videos[0], watched_ms=6000, duration_ms=7000)
+
+    async def scenario():
+        tab = socket(OUR_ORIGIN, cookie)
+        assert (await tab.connect(timeout=TIMEOUT))[0]
+        frames = []
+        for event in (*bad, good):
+            await tab.send_json_to(event)
+            frames.append(await tab.receive_json_from(timeout=TIMEOUT))
+        await tab.disconnect()
+        return frames
+
+    *errors, ack = async_to_sync(scenario)()
+    for event, error in zip(bad, errors):
+        assert (error["type"], error["event_id"], error["field"], error["retry"]) == (
+            "error", event["event_id"], "duration_ms", False), error
+    # 6 s of a 7 s video: high attention by ratio, where 15/12/9 s alone say SKIP.
+    assert (ack["type"], ack["event_id"], ack["signal"], ack["state"]) == ("ack", good["event_id"], "HIGH_ATTN", "H")
+    assert list(Signal.objects.filter(session=session).values_list("type", "watched_ms", "duration_ms")) == [
+        ("HIGH_ATTN", 6000, 7000)]
 
 
 def test_with_the_channel_layer_down_sockets_are_refused_and_one_error_is_logged(viewer, settings, caplog):
