@@ -86,8 +86,8 @@ class FeedRun:
             while self.upcoming:
                 card = self.upcoming.popleft()  # the viewer reaches the next card
                 if previous is not None:
-                    self.send_view(*previous)
-                    self.after_view(previous[0])
+                    outcome = self.send_view(*previous)
+                    self.replace_upcoming(previous[0], outcome)
                 if len(self.upcoming) <= REFILL_AT:
                     self.refill()
                 self.shown.setdefault(card.batch, []).append(self.viewer.likes(card.video_id))
@@ -106,15 +106,16 @@ class FeedRun:
         self.last_batch = batch.number
         self.upcoming.extend(Card(item.video.pk, item.video.duration_s * 1000, batch.number) for item in batch.items)
 
-    def send_view(self, card: Card, watched_ms: int) -> None:
+    def send_view(self, card: Card, watched_ms: int) -> services.SignalOutcome:
         extra = {"duration_ms": card.duration_ms} if self.send_duration and card.duration_ms > 0 else {}
-        services.record_view(self.session_id, video_id=card.video_id, event_id=random_uuid(self.viewer.rng),
+        return services.record_view(self.session_id, video_id=card.video_id, event_id=random_uuid(self.viewer.rng),
                              watched_ms=watched_ms, **extra)
 
-    def after_view(self, card: Card) -> None:
+    def replace_upcoming(self, card: Card, outcome: services.SignalOutcome) -> None:
         """The one place where the feed may change what comes next, after the view of ``card``
-        was recorded: replace cards in ``self.upcoming`` (not yet shown; the card now on screen
-        is already out of it). Nothing does yet."""
+        was recorded (``outcome``: its signal and the session's new state): replace cards in
+        ``self.upcoming`` (not yet shown; the card now on screen is already out of it). Cards
+        count for the batch number they carry. Nothing replaces any yet."""
 
 
 def evaluate(videos: Sequence[CatalogVideo], tastes: Sequence[Taste], algorithms: Sequence[tuple[str, int]], *,
