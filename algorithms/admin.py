@@ -14,7 +14,7 @@ from django.core.exceptions import ValidationError
 from django.http import HttpResponse
 
 from . import machine
-from .batches import param_errors
+from .ranking import param_errors
 from .models import Algorithm, Edge, SignalType, State
 from .services import export_blueprint
 

@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-from .batches import BATCH_TYPES, param_errors
+from .ranking import BATCH_TYPES, param_errors
 
 # Triggers that are not signal types.
 BATCH = "BATCH"

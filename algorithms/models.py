@@ -9,7 +9,7 @@ from django.core.validators import MinValueValidator
 from django.db import models
 
 from . import machine
-from .batches import BATCH_TYPES
+from .ranking import BATCH_TYPES
 
 
 class Algorithm(models.Model):

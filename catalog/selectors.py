@@ -1,6 +1,6 @@
 """Read queries over the catalog's vectors.
 
-``VideoCatalog`` is the PostgreSQL implementation of ``algorithms.batches.Catalog``: the batch
+``VideoCatalog`` is the PostgreSQL implementation of ``algorithms.ranking.Catalog``: the batch
 builders ask it for nearest neighbours, random unseen videos and topic members, and it answers
 through the HNSW index where it can and exact search where it must.
 """
@@ -159,7 +159,7 @@ def _set_prefetched_hashtags(video: Video, hashtags: list[Hashtag]) -> None:
 
 
 class VideoCatalog:
-    """The embedded videos, as the batch builders see them (see ``algorithms.batches.Catalog``).
+    """The embedded videos, as the batch builders see them (see ``algorithms.ranking.Catalog``).
 
     ``ef_search`` fixes the HNSW search breadth of every query (benchmarks sweep it); by
     default it follows the catalog's size and the number of queries (``SearchBreadth``). With

@@ -28,7 +28,7 @@ from django.utils import timezone
 from psycopg import errors as pg_errors
 
 from algorithms import machine
-from algorithms.batches import BIASED, BatchParams, build_batch
+from algorithms.ranking import BIASED, BatchParams, Candidate, build_batch
 from algorithms.models import Algorithm
 from algorithms.selectors import default_algorithm, load_blueprint
 from algorithms.vectors import WeightedSignal, normalize
@@ -281,6 +281,31 @@ def _record_batch(session: FeedSession, number: int, state: str, batch_type: str
         )
 
 
+def _pick(session: FeedSession, blueprint: machine.Blueprint, state: machine.StateSpec, size: int,
+          rng: np.random.Generator, *, also_seen: frozenset[int] = frozenset()) -> list[tuple[Candidate, int]]:
+    """``size`` videos for the session as ``state`` ranks them now, each with the history cycle
+    it belongs to; none the session was served in its current cycle, nor in ``also_seen``.
+
+    When the viewer has seen the whole catalog, the session starts a new cycle of history
+    (``session.cycle`` is advanced; the caller stores it) to fill the batch.
+    """
+    params = BatchParams.from_mapping(state.params)
+    signals, seen = _history(session, blueprint, params.last_n)
+    seen |= also_seen
+    bias = []
+    if state.batch_type == BIASED and session.bias_vector is not None:
+        bias = [np.asarray(session.bias_vector, dtype=np.float32)]
+    # MMR reads the vectors of what the searches found: read them with the searches.
+    catalog = VideoCatalog(vectors_with_search=params.apply_mmr)
+    picked = [(c, session.cycle) for c in build_batch(state.batch_type, params, catalog, signals, size, seen, rng, bias)]
+    if len(picked) < size:
+        session.cycle += 1
+        chosen = frozenset(c.id for c, _ in picked) | also_seen
+        picked += [(c, session.cycle) for c in build_batch(
+            state.batch_type, params, catalog, signals, size - len(picked), chosen, rng, bias)]
+    return picked
+
+
 def next_batch(session_id, *, after: int | None = None, partner: str | None = None) -> Batch:
     """Serve the next batch with the current state's params, then follow the BATCH edge.
 
@@ -293,28 +318,12 @@ def next_batch(session_id, *, after: int | None = None, partner: str | None = No
         session = _locked_session(session_id, partner)
         if after is not None and session.batch_count == after + 1:
             return _served_batch(session)
-        algorithm = session.algorithm
         blueprint = _blueprint_of(session)
         state_name = _current_state(session, blueprint)
         state = blueprint.state(state_name)
-        params = BatchParams.from_mapping(state.params)
-        signals, seen = _history(session, blueprint, params.last_n)
-        bias = []
-        if state.batch_type == BIASED and session.bias_vector is not None:
-            bias = [np.asarray(session.bias_vector, dtype=np.float32)]
-        # MMR reads the vectors of what the searches found: read them with the searches.
-        catalog = VideoCatalog(vectors_with_search=params.apply_mmr)
         # Seeded by session and batch number: the same batch can be rebuilt to explain it.
         rng = np.random.default_rng([session.id.int % 2**63, session.batch_count])
-
-        size = algorithm.batch_size
-        picked = [(c, session.cycle) for c in build_batch(state.batch_type, params, catalog, signals, size, seen, rng, bias)]
-        if len(picked) < size:
-            # The viewer has seen the whole catalog: start a new cycle of history to fill the batch.
-            session.cycle += 1
-            chosen = frozenset(c.id for c, _ in picked)
-            picked += [(c, session.cycle) for c in build_batch(
-                state.batch_type, params, catalog, signals, size - len(picked), chosen, rng, bias)]
+        picked = _pick(session, blueprint, state, session.algorithm.batch_size, rng)
 
         number = session.batch_count + 1
         next_state = machine.step(blueprint, state_name, machine.BATCH)

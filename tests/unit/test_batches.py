@@ -4,7 +4,7 @@ import itertools
 import numpy as np
 import pytest
 
-from algorithms.batches import (
+from algorithms.ranking import (
     BATCH_TYPES,
     BatchParams,
     Candidate,

@@ -19,7 +19,7 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from .vectors import WeightedSignal, add_noise, interest_vectors, kmeans, mmr, normalize, normalize_rows, user_vector
+from ..vectors import WeightedSignal, add_noise, interest_vectors, kmeans, mmr, normalize, normalize_rows, user_vector
 
 RANDOM = "random"
 SAMPLED = "sampled"
