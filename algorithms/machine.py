@@ -13,13 +13,14 @@ and are tested without a database.
 """
 from __future__ import annotations
 
+import functools
 import math
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-from .ranking import BATCH_TYPES, param_errors
+from .ranking import BATCH_TYPES, BatchParams, param_errors
 
 # Triggers that are not signal types.
 BATCH = "BATCH"
@@ -71,6 +72,12 @@ class StateSpec:
 
     def __post_init__(self):
         object.__setattr__(self, "params", MappingProxyType(dict(self.params)))
+
+    @functools.cached_property
+    def batch_params(self) -> BatchParams:
+        """``params`` parsed, once per state: blueprints are cached per algorithm version, so a
+        batch does not parse them again. ValueError (naming the param) if they are invalid."""
+        return BatchParams.from_mapping(self.params)
 
 
 @dataclass(frozen=True)

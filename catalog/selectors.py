@@ -172,6 +172,7 @@ class VideoCatalog:
         self.ef_search = ef_search
         self.vectors_with_search = vectors_with_search
         self._found_vectors: dict[int, bytes] = {}
+        self._creators: dict[int, int] = {}
 
     def search(self, query, k: int, exclude: frozenset[int] = frozenset(), min_similarity: float = -1.0):
         """Nearest unseen videos to ``query``: ``[(id, cosine)]``, nearest first (see ``search_many``)."""
@@ -226,15 +227,15 @@ class VideoCatalog:
             setting = ("enable_indexscan", "off", "on")
         else:
             setting = None if ef_search == usual else ("hnsw.ef_search", str(ef_search), str(usual))
-        vector = "vector_send(embedding)" if self.vectors_with_search else "NULL"
+        vector = "vector_send(embedding), creator_id" if self.vectors_with_search else "NULL, NULL"
         # The seen ids are dropped after the index scan (a WHERE inside it would make pgvector
         # 0.6 return fewer rows); PostgreSQL checks them against a hash of the array.
         search = f"""SELECT n, id, distance, {vector}
-                       FROM (SELECT q.n, v.id, v.distance, v.embedding,
+                       FROM (SELECT q.n, v.id, v.distance, v.embedding, v.creator_id,
                                     row_number() OVER (PARTITION BY q.n ORDER BY v.distance, v.id) AS rank
                                FROM unnest(%s::text[]::vector[]) WITH ORDINALITY AS q(embedding, n)
                               CROSS JOIN LATERAL (
-                                    SELECT id, embedding, embedding <=> q.embedding AS distance FROM {_TABLE}
+                                    SELECT id, embedding, creator_id, embedding <=> q.embedding AS distance FROM {_TABLE}
                                      WHERE embedding IS NOT NULL ORDER BY embedding <=> q.embedding LIMIT %s
                                     ) AS v
                               WHERE NOT (v.id = ANY(%s::bigint[]))) AS ranked
@@ -251,10 +252,11 @@ class VideoCatalog:
                 cursor.execute(search, params)
             rows = cursor.fetchall()
         found: list[list[tuple[int, float]]] = [[] for _ in literals]
-        for n, pk, distance, vector in rows:
+        for n, pk, distance, vector, creator in rows:
             found[n - 1].append((pk, 1.0 - distance))
             if vector is not None:
                 self._found_vectors[pk] = vector
+                self._creators[pk] = creator
         return found
 
     def random_unseen(self, k: int, exclude: frozenset[int], rng: np.random.Generator, popularity_weighted: bool = False):
@@ -330,12 +332,24 @@ class VideoCatalog:
     def vectors(self, ids: Sequence[int]) -> np.ndarray:
         if not len(ids):
             return np.zeros((0, 0), dtype=np.float32)
+        self._read_vectors(ids)
+        return np.stack([vector_from_bytes(self._found_vectors[pk]) for pk in ids])
+
+    def creators(self, ids: Sequence[int]) -> list[int | None]:
+        self._read_vectors([pk for pk in ids if pk not in self._creators])
+        return [self._creators.get(pk) for pk in ids]
+
+    def _read_vectors(self, ids: Iterable[int]) -> None:
+        """Keep the vectors and creators of ``ids`` (those not kept yet), in one statement: MMR
+        and evidence ranking read them on every batch, so the SQL is written out."""
         missing = [pk for pk in set(ids) if pk not in self._found_vectors]
         if missing:
-            with connection.cursor() as cursor:  # plain SQL: MMR reads these on every batch
-                cursor.execute(f"SELECT id, vector_send(embedding) FROM {_TABLE} WHERE id = ANY(%s)", [missing])
-                self._found_vectors.update(cursor.fetchall())
-        return np.stack([vector_from_bytes(self._found_vectors[pk]) for pk in ids])
+            with connection.cursor() as cursor:
+                cursor.execute(f"SELECT id, vector_send(embedding), creator_id FROM {_TABLE} WHERE id = ANY(%s)",
+                               [missing])
+                for pk, vector, creator in cursor.fetchall():
+                    self._found_vectors[pk] = vector
+                    self._creators[pk] = creator
 
     def topic_members(self, topic: int, k: int, exclude: Iterable[int], rng: np.random.Generator) -> list[int]:
         exclude = set(exclude)

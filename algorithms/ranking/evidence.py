@@ -1,0 +1,117 @@
+"""Evidence ranking: score candidates against what the viewer watched *and* what they skipped.
+
+Each recent signal is evidence about the videos near it: a long watch says "more like this", a
+skip or a "not interested" says "not this". A candidate's evidence is kernel-weighted by cosine,
+``k(x, s) = exp((cos(x, s) - 1) / kernel_width)``, so a video right next to a skipped one drops
+even when it is also near something watched. Its score is
+
+    liked  = (positive mass + PRIOR_WEIGHT * PRIOR_LIKE) / (all mass + PRIOR_WEIGHT)
+    bonus  = explore_bonus / sqrt(1 + density)
+    score  = liked + bonus
+
+``liked`` is the kernel estimate of the chance the viewer likes it (shrunk toward the prior where
+there is little evidence); ``density`` (the unweighted kernel sum) says how much the viewer has
+been shown near it, so the bonus favours regions not yet tried: exploration that covers the
+catalog instead of drawing uniformly, and that one noisy long watch cannot capture (its
+neighbours' skips outweigh it). Vectors are unit length (cosine = dot product).
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..vectors import WeightedSignal, normalize
+
+#: Before any evidence, a video is liked with this probability (a feed's typical hit rate)...
+PRIOR_LIKE = 0.1
+#: ... held with the strength of one signal of this weight (a mid-attention watch is 14).
+PRIOR_WEIGHT = 10.0
+#: A picked video counts as evidence of this weight while the rest of its batch is chosen (its
+#: expected outcome), so one batch does not stack near-duplicates.
+PICKED_WEIGHT = 10.0
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """Recent signals as evidence: one row per signal, its positive and negative weight."""
+
+    vectors: np.ndarray
+    positive: np.ndarray
+    negative: np.ndarray
+
+    @classmethod
+    def from_signals(cls, signals: Sequence[WeightedSignal], last_n: int, decay: float = 0.0) -> "Evidence":
+        """The last ``last_n`` signals with a polarity (oldest first in ``signals``), each weighted
+        ``weight * exp(-decay * recency rank)``; neutral ones carry no evidence."""
+        recent = [s for s in signals if s.polarity != 0][::-1][:last_n] if last_n > 0 else []
+        if not recent:
+            return cls.empty(signals[0].vector.shape[-1] if signals else 0)
+        weights = np.array([s.weight * math.exp(-decay * (rank + s.age)) for rank, s in enumerate(recent)])
+        polarity = np.array([s.polarity for s in recent])
+        return cls(
+            np.stack([normalize(s.vector) for s in recent]),
+            np.where(polarity > 0, weights, 0.0),
+            np.where(polarity < 0, weights, 0.0),
+        )
+
+    @classmethod
+    def empty(cls, dim: int) -> "Evidence":
+        return cls(np.zeros((0, dim), dtype=np.float32), np.zeros(0), np.zeros(0))
+
+    def __len__(self) -> int:
+        return len(self.positive)
+
+
+def kernel(vectors: np.ndarray, others: np.ndarray, width: float) -> np.ndarray:
+    """``exp((cos - 1) / width)`` between each row of ``vectors`` and each of ``others``."""
+    if len(others) == 0 or len(vectors) == 0:
+        return np.zeros((len(vectors), len(others)))
+    return np.exp((vectors.astype(np.float64) @ others.T.astype(np.float64) - 1.0) / width)
+
+
+class EvidenceScores:
+    """The evidence on a pool of candidate vectors, updated as picks are made.
+
+    ``liked``, ``bonus`` and ``score`` follow the module's formula; ``pick`` adds a chosen
+    candidate as pretend evidence (``PICKED_WEIGHT`` split by its ``liked``), which lowers the
+    bonus around it and keeps its near-duplicates from following it into the same batch.
+    """
+
+    def __init__(self, vectors: np.ndarray, evidence: Evidence, width: float, explore_bonus: float):
+        self.vectors = np.asarray(vectors, dtype=np.float32)
+        self.width = width
+        self.explore_bonus = explore_bonus
+        k = kernel(self.vectors, evidence.vectors, width)
+        self.positive = k @ evidence.positive if len(evidence) else np.zeros(len(self.vectors))
+        self.negative = k @ evidence.negative if len(evidence) else np.zeros(len(self.vectors))
+        self.density = k.sum(axis=1) if len(evidence) else np.zeros(len(self.vectors))
+
+    @property
+    def liked(self) -> np.ndarray:
+        return (self.positive + PRIOR_WEIGHT * PRIOR_LIKE) / (self.positive + self.negative + PRIOR_WEIGHT)
+
+    @property
+    def bonus(self) -> np.ndarray:
+        return self.explore_bonus / np.sqrt(1.0 + self.density)
+
+    def score(self, bonus_scale: float = 1.0) -> np.ndarray:
+        return self.liked + bonus_scale * self.bonus
+
+    def parts(self, i: int) -> dict[str, float]:
+        """What made candidate ``i``'s score, for explanations."""
+        return {
+            "liked": round(float(self.liked[i]), 4),
+            "watched_near": round(float(self.positive[i]), 4),
+            "skipped_near": round(float(self.negative[i]), 4),
+            "explore": round(float(self.bonus[i]), 4),
+        }
+
+    def pick(self, i: int) -> None:
+        liked = float(self.liked[i])
+        k = kernel(self.vectors, self.vectors[i:i + 1], self.width)[:, 0]
+        self.positive = self.positive + k * PICKED_WEIGHT * liked
+        self.negative = self.negative + k * PICKED_WEIGHT * (1.0 - liked)
+        self.density = self.density + k

@@ -1,0 +1,297 @@
+"""Ranking stages: plain functions over candidate lists, looked up by name and timed.
+
+Every stage takes the ``BatchContext`` (what it needs to know about the viewer and the catalog)
+and returns candidates; builders (``builders``) chain them per batch type, and the partner
+funnel reuses them. ``STAGES`` maps a stage's name to it; calling a stage through ``run``
+adds its wall time to ``context.timings`` under its name.
+"""
+from __future__ import annotations
+
+import math
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..vectors import WeightedSignal, add_noise, interest_vectors, mmr, normalize, user_vector
+from .candidates import SOURCE_ANN, SOURCE_BIAS, SOURCE_EXPLORE, SOURCE_RANDOM, SOURCE_TOPIC, Candidate
+from .catalog import Catalog
+from .evidence import Evidence, EvidenceScores
+from .params import BatchParams
+
+# Personalised recall fetches this many times the batch size per query, so
+# the threshold, de-duplication across queries and MMR still have enough to
+# choose from.
+OVERFETCH = 4
+
+# Softmax temperature over (centroid . user vector) when sampling topics:
+# at 0.2 a topic 0.8 closer in cosine is e^4 (~55x) as likely to be drawn,
+# so sampled batches lean toward the viewer without locking onto one topic.
+TOPIC_TEMPERATURE = 0.2
+
+#: Evidence ranking and region exploration weigh this many unseen videos drawn at random per
+#: slot besides the recalled ones: enough that some lie in regions the viewer has not been
+#: shown, few enough that reading their vectors stays cheap.
+EXPLORE_SAMPLE_PER_SLOT = 8
+#: Region exploration ranks its sample by ``liked + REGION_BONUS_SCALE * bonus``: mostly by
+#: how little the viewer has been shown near an item, then by what they have not rejected.
+REGION_BONUS_SCALE = 4.0
+
+
+@dataclass
+class BatchContext:
+    """What the stages of one batch know. ``signals`` are chronological (oldest first);
+    ``taken`` grows as stages pick items, so a later stage never repeats one; ``recent_creators``
+    are the creators of the previous batch (the per-creator cap counts them)."""
+
+    params: BatchParams
+    catalog: Catalog
+    signals: Sequence[WeightedSignal]
+    batch_size: int
+    seen: frozenset[int]
+    rng: np.random.Generator
+    bias_vectors: Sequence[np.ndarray] = ()
+    recent_creators: Sequence[int | None] = ()
+    timings: dict[str, float] = field(default_factory=dict)
+    taken: set[int] = field(default_factory=set)
+    scores: EvidenceScores | None = None
+
+    def excluded(self) -> frozenset[int]:
+        return self.seen | self.taken
+
+
+Stage = Callable[..., list[Candidate]]
+STAGES: dict[str, Stage] = {}
+
+
+def stage(name: str) -> Callable[[Stage], Stage]:
+    """Register a stage under ``name`` (one name, one stage)."""
+    def register(function: Stage) -> Stage:
+        if name in STAGES:
+            raise ValueError(f"stage '{name}' is already registered")
+        STAGES[name] = function
+        function.stage_name = name
+        return function
+    return register
+
+
+def run(name: str, context: BatchContext, *args, **kwargs) -> list[Candidate]:
+    """Run the stage called ``name``, adding its wall time (ms) to ``context.timings``."""
+    started = time.perf_counter()
+    try:
+        return STAGES[name](context, *args, **kwargs)
+    finally:
+        context.timings[name] = context.timings.get(name, 0.0) + (time.perf_counter() - started) * 1000
+
+
+# --- recall -----------------------------------------------------------------------------------
+
+@stage("recall_random")
+def recall_random(context: BatchContext, k: int) -> list[Candidate]:
+    """``k`` unseen items at random (uniformly, or by popularity)."""
+    if k <= 0:
+        return []
+    ids = context.catalog.random_unseen(k, context.excluded(), context.rng, context.params.popularity_weighted)
+    return [Candidate(item, None, SOURCE_RANDOM) for item in ids]
+
+
+@stage("recall_ann")
+def recall_ann(context: BatchContext, queries: Sequence[np.ndarray], k: int, source: str = SOURCE_ANN) -> list[Candidate]:
+    """Items near ``queries`` (with ``mu`` noise and the ``apply_threshold`` floor), each once:
+    in round-robin order across queries (each contributes its next-nearest in turn, so with
+    several interests every one is represented), or with ``apply_mmr`` in query order with its
+    best similarity to any query, for ``diversify_mmr`` to order. At most
+    the ``k`` newest queries are searched: k slots can show at most k interests."""
+    params = context.params
+    if k <= 0 or not queries:
+        return []
+    queries = [add_noise(q, params.mu, context.rng) for q in queries[:k]]
+    # A threshold of 0 means "off" (FirstBatch), not "drop negative cosines".
+    floor = params.apply_threshold if params.apply_threshold > 0 else -1.0
+    results = context.catalog.search_many(queries, context.batch_size * OVERFETCH, context.excluded(), floor)
+    if params.apply_mmr:
+        # MMR (``diversify_mmr``) orders them: each with its best similarity to any query.
+        best: dict[int, float] = {}
+        for hits in results:
+            for item, sim in hits:
+                best[item] = max(sim, best.get(item, -np.inf))
+        return [Candidate(item, sim, source) for item, sim in best.items()]
+    # Each query contributes its next-nearest item not yet listed, in turn, until all run out.
+    ordered: dict[int, float] = {}
+    cursors = [0] * len(results)
+    progressed = True
+    while progressed:
+        progressed = False
+        for q, hits in enumerate(results):
+            while cursors[q] < len(hits) and hits[cursors[q]][0] in ordered:
+                cursors[q] += 1
+            if cursors[q] < len(hits):
+                item, sim = hits[cursors[q]]
+                ordered[item] = sim
+                progressed = True
+    return [Candidate(item, sim, source) for item, sim in ordered.items()]
+
+
+@stage("recall_topics")
+def recall_topics(context: BatchContext, k: int) -> list[Candidate]:
+    """One item from each of up to ``min(k, n_topics)`` topic clusters, drawn toward the
+    viewer's interest when there is one (uniformly otherwise); exhausted topics are skipped."""
+    catalog, params = context.catalog, context.params
+    topics = catalog.topic_count()
+    k = min(k, params.n_topics)
+    if topics == 0 or k <= 0:
+        return []
+    centroids = catalog.topic_centroids()
+    viewer = user_vector(context.signals, params.last_n, params.decay)
+    if viewer is None:
+        p = None
+    else:
+        logits = (centroids @ viewer).astype(np.float64) / TOPIC_TEMPERATURE
+        p = np.exp(logits - logits.max())
+        p /= p.sum()
+    order = context.rng.choice(topics, size=topics, replace=False, p=p)
+    chosen: list[Candidate] = []
+    taken = set(context.excluded())
+    for topic in order:
+        members = catalog.topic_members(int(topic), 1, frozenset(taken), context.rng)
+        if members:
+            item = members[0]
+            sim = float(catalog.vectors([item])[0] @ centroids[topic])
+            chosen.append(Candidate(item, sim, SOURCE_TOPIC))
+            taken.add(item)
+            if len(chosen) == k:
+                break
+    return chosen
+
+
+# --- score, diversify, cap -------------------------------------------------------------------
+
+def _evidence_scores(context: BatchContext, pool: Sequence[Candidate]) -> EvidenceScores:
+    params = context.params
+    dim = context.signals[0].vector.shape[-1] if context.signals else None
+    evidence = Evidence.from_signals(context.signals, params.score_last_n, params.decay)
+    vectors = context.catalog.vectors([c.id for c in pool]) if pool else np.zeros((0, dim or 1), dtype=np.float32)
+    return EvidenceScores(vectors, evidence, params.kernel_width, params.explore_bonus)
+
+
+def _creator_counts(context: BatchContext) -> Counter:
+    return Counter(c for c in context.recent_creators if c is not None)
+
+
+@stage("rank_by_evidence")
+def rank_by_evidence(context: BatchContext, pool: Sequence[Candidate], k: int, *, source: str | None = None,
+                     bonus_scale: float = 1.0) -> list[Candidate]:
+    """Pick ``k`` of ``pool`` one at a time by evidence score (``evidence``), each pick counted
+    as evidence for the next (so a batch does not stack near-duplicates), within the
+    per-creator cap. Picks keep their score and its parts; ``source`` relabels them."""
+    pool = [c for c in dict((c.id, c) for c in pool).values() if c.id not in context.excluded()]
+    if k <= 0 or not pool:
+        return []
+    scores = _evidence_scores(context, pool)
+    creators = context.catalog.creators([c.id for c in pool])
+    counts = _creator_counts(context)
+    cap = context.params.creator_cap
+    available = np.ones(len(pool), dtype=bool)
+    chosen: list[Candidate] = []
+    while len(chosen) < k:
+        values = np.where(available, scores.score(bonus_scale), -np.inf)
+        if cap:
+            capped = np.array([creator is not None and counts[creator] >= cap for creator in creators])
+            values = np.where(capped, -np.inf, values)
+        best = int(np.argmax(values))
+        if not np.isfinite(values[best]):
+            break
+        c = pool[best]
+        chosen.append(Candidate(c.id, c.similarity, source or c.source, float(values[best]), scores.parts(best), creators[best]))
+        available[best] = False
+        counts[creators[best]] += 1
+        context.taken.add(c.id)
+        scores.pick(best)
+    return chosen
+
+
+@stage("diversify_mmr")
+def diversify_mmr(context: BatchContext, pool: Sequence[Candidate], k: int) -> list[Candidate]:
+    """``k`` of ``pool`` by maximal marginal relevance (``mmr_lambda``) over their similarity."""
+    if k <= 0 or not pool:
+        return []
+    relevance = np.array([c.similarity for c in pool], dtype=np.float32)
+    picks = mmr(relevance, context.catalog.vectors([c.id for c in pool]), k, context.params.mmr_lambda)
+    return [pool[i] for i in picks]
+
+
+@stage("cap_creators")
+def cap_creators(context: BatchContext, ordered: Sequence[Candidate], k: int) -> list[Candidate]:
+    """The first ``k`` of ``ordered`` keeping at most ``creator_cap`` videos per creator
+    (counting the previous batch's); with no cap, simply the first ``k``."""
+    cap = context.params.creator_cap
+    if not cap:
+        chosen = list(ordered[:max(0, k)])
+    else:
+        counts = _creator_counts(context)
+        creators = context.catalog.creators([c.id for c in ordered])
+        chosen = []
+        for c, creator in zip(ordered, creators):
+            if len(chosen) >= k:
+                break
+            if creator is None or counts[creator] < cap:
+                chosen.append(Candidate(c.id, c.similarity, c.source, c.score, c.parts, creator))
+                counts[creator] += 1
+    context.taken.update(c.id for c in chosen)
+    return chosen
+
+
+# --- explore, fill ------------------------------------------------------------------------
+
+@stage("explore")
+def explore(context: BatchContext, k: int) -> list[Candidate]:
+    """``k`` exploration items: with ``explore_regions``, the items of a random sample that lie
+    where the viewer has been shown least and rejected least (``evidence``, bonus-weighted);
+    else uniformly random (or popularity-weighted) unseen items."""
+    if k <= 0:
+        return []
+    if not context.params.explore_regions:
+        chosen = recall_random(context, k)
+        context.taken.update(c.id for c in chosen)
+        return chosen
+    sample = recall_random(context, k * EXPLORE_SAMPLE_PER_SLOT)
+    # Already-picked items of this batch are evidence too: exploration goes elsewhere.
+    evidence_context = context
+    return rank_by_evidence(evidence_context, sample, k, source=SOURCE_EXPLORE,
+                            bonus_scale=REGION_BONUS_SCALE / max(context.params.explore_bonus, 1e-9)
+                            if context.params.explore_bonus > 0 else REGION_BONUS_SCALE)
+
+
+@stage("fill")
+def fill(context: BatchContext, batch: list[Candidate]) -> list[Candidate]:
+    """``batch`` topped up with random unseen items to ``batch_size`` (slots a strategy could
+    not fill: threshold too strict, too few topics, no interest yet), appended."""
+    shortfall = context.batch_size - len(batch)
+    if shortfall <= 0:
+        return batch
+    context.taken.update(c.id for c in batch)
+    extra = recall_random(context, shortfall)
+    context.taken.update(c.id for c in extra)
+    return batch + extra
+
+
+def interleave(main: list[Candidate], extra: list[Candidate]) -> list[Candidate]:
+    """Spread ``extra`` evenly through ``main`` (keeping both orders), so the
+    exploration slots are not all at the end of the batch."""
+    keyed = [((i + 0.5) / len(main), 0, c) for i, c in enumerate(main)]
+    keyed += [((i + 0.5) / len(extra), 1, c) for i, c in enumerate(extra)]
+    return [c for _, _, c in sorted(keyed, key=lambda t: (t[0], t[1]))]
+
+
+def bias_queries(bias_vectors, signals, params: BatchParams) -> list[np.ndarray]:
+    """Bias vectors, each pulled toward the viewer when we know them:
+    ``normalize((1 - alpha) * bias + alpha * user_vector)``. ``alpha`` keeps
+    its FirstBatch meaning of "how far from the shared centre toward the
+    individual": 0 serves the bias as is, 1 ignores it."""
+    biases = [b for b in (normalize(v) for v in bias_vectors) if b.any()]
+    viewer = user_vector(signals, params.last_n, params.decay)
+    if viewer is None:
+        return biases
+    return [q for q in (normalize((1.0 - params.alpha) * b + params.alpha * viewer) for b in biases) if q.any()]
