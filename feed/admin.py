@@ -5,7 +5,7 @@ from .models import FeedSession, Impression, Signal
 
 class ImpressionInline(admin.TabularInline):
     model = Impression
-    fields = ["batch_number", "position", "video", "state", "batch_type", "source", "similarity", "cycle"]
+    fields = ["batch_number", "position", "video", "state", "batch_type", "source", "similarity", "cycle", "withdrawn"]
     readonly_fields = fields
     raw_id_fields = ["video"]
     extra = 0

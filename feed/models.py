@@ -49,6 +49,11 @@ class Impression(models.Model):
     batch_type = models.CharField(max_length=20)
     source = models.CharField(max_length=10, help_text="random, topic, ann or bias")
     similarity = models.FloatField(null=True, blank=True)
+    withdrawn = models.BooleanField(
+        default=False, db_default=False,
+        help_text="replaced before it was shown (the feed re-ranked its upcoming cards after a view); "
+                  "a view of it is still accepted, and history still excludes it",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -14,7 +14,7 @@ from catalog.models import Video
 from catalog.selectors import videos_for_display
 
 from .models import FeedSession, Impression, Signal
-from .services import Batch
+from .services import Batch, RevisedCard
 
 #: Where the page view keeps the viewer's feed session id in the Django session; the websocket
 #: consumer and the HTTP fallback read it from there.
@@ -84,6 +84,14 @@ def cards_of_batch(batch: Batch) -> list[Card]:
     ]
 
 
+def cards_of_revision(revised: list[RevisedCard]) -> list[Card]:
+    """The cards that replace upcoming ones (``services.revise_upcoming``), at their places."""
+    return [
+        Card(r.item.video, r.batch, r.position, r.state, r.batch_type, r.item.source, r.item.similarity)
+        for r in revised
+    ]
+
+
 def _cards_of_impressions(impressions) -> list[Card]:
     impressions = list(impressions)
     videos = videos_for_display(i.video_id for i in impressions)
@@ -94,12 +102,13 @@ def _cards_of_impressions(impressions) -> list[Card]:
 
 
 def unwatched_cards(session: FeedSession) -> list[Card]:
-    """The latest batch's cards the viewer has not reacted to yet (shown again on a reload)."""
+    """The latest batch's cards the viewer has not reacted to yet (shown again on a reload), the
+    replacements of revised cards in place of the withdrawn ones."""
     if not session.batch_count:
         return []
     reacted = Signal.objects.filter(session=session, video__isnull=False).values("video_id")
     impressions = (
-        Impression.objects.filter(session=session, batch_number=session.batch_count)
+        Impression.objects.filter(session=session, batch_number=session.batch_count, withdrawn=False)
         .exclude(video_id__in=reacted)
         .order_by("position")
     )

@@ -1,4 +1,5 @@
-"""The feed's use cases: start a session, serve its next batch, record what the viewer did.
+"""The feed's use cases: start a session, serve its next batch, record what the viewer did, and
+revise the cards not yet shown after a view (``revise_upcoming``).
 
 Every call that changes a session locks its row (``SELECT ... FOR UPDATE``) for the length of
 its transaction, so concurrent signals and batch requests on one session are applied one after
@@ -28,7 +29,7 @@ from django.utils import timezone
 from psycopg import errors as pg_errors
 
 from algorithms import machine
-from algorithms.ranking import BIASED, BatchParams, Candidate, build_batch
+from algorithms.ranking import BIASED, Candidate, build_batch
 from algorithms.models import Algorithm
 from algorithms.selectors import default_algorithm, load_blueprint
 from algorithms.vectors import WeightedSignal, normalize
@@ -91,6 +92,18 @@ class SignalOutcome:
     signal: str | None
     state: str
     duplicate: bool
+
+
+@dataclass(frozen=True)
+class RevisedCard:
+    """A card not yet shown, served again: ``item`` takes the place ``(batch, position)`` held,
+    picked by ``state`` (of ``batch_type``) from what the session has done by now."""
+
+    batch: int
+    position: int
+    state: str
+    batch_type: str
+    item: ServedItem
 
 
 def start_session(*, algorithm: str | Algorithm | None = None, bucket: dict | None = None, viewer=None,
@@ -227,10 +240,12 @@ def _current_state(session: FeedSession, blueprint: machine.Blueprint) -> str:
 # A batch is served every few views, so its statements are written out: on a small machine an
 # ORM query costs about 1 ms of Python, several times the statement itself (bench/batch.py).
 
-def _history(session: FeedSession, blueprint: machine.Blueprint, last_n: int) -> tuple[list[WeightedSignal], frozenset[int]]:
+def _history(session: FeedSession, blueprint: machine.Blueprint,
+             last_n: int) -> tuple[list[WeightedSignal], frozenset[int], list[int]]:
     """What the session has done, in one statement: its last ``last_n`` signals that carry a
-    vector (positive or negative), oldest first and weighted by the algorithm as it is now, and
-    the videos served in its current cycle (history exclusion)."""
+    vector (positive or negative), oldest first and weighted by the algorithm as it is now, the
+    videos served in its current cycle (history exclusion), and the creators of the last
+    batch-size videos served (the per-creator cap counts them)."""
     specs = {s.name: s for s in blueprint.signals if s.polarity != machine.NEUTRAL}
     with connection.cursor() as cursor:
         cursor.execute(
@@ -242,15 +257,18 @@ def _history(session: FeedSession, blueprint: machine.Blueprint, last_n: int) ->
                 )
                 SELECT (SELECT array_agg(type ORDER BY id) FROM recent),
                        (SELECT array_agg(vector ORDER BY id) FROM recent),
-                       ARRAY(SELECT video_id FROM {Impression._meta.db_table} WHERE session_id = %s AND cycle = %s)""",
-            [session.pk, list(specs), last_n, session.pk, session.cycle],
+                       ARRAY(SELECT video_id FROM {Impression._meta.db_table} WHERE session_id = %s AND cycle = %s),
+                       ARRAY(SELECT v.creator_id FROM {Impression._meta.db_table} i
+                               JOIN {Video._meta.db_table} v ON v.id = i.video_id
+                              WHERE i.session_id = %s ORDER BY i.id DESC LIMIT %s)""",
+            [session.pk, list(specs), last_n, session.pk, session.cycle, session.pk, session.algorithm.batch_size],
         )
-        kinds, vectors, seen = cursor.fetchone()
+        kinds, vectors, seen, recent_creators = cursor.fetchone()
     signals = [
         WeightedSignal(vector_from_bytes(vector), specs[kind].weight, specs[kind].polarity)
         for kind, vector in zip(kinds or (), vectors or ())
     ]
-    return signals, frozenset(seen)
+    return signals, frozenset(seen), list(recent_creators)
 
 
 def _record_batch(session: FeedSession, number: int, state: str, batch_type: str, picked) -> None:
@@ -289,20 +307,26 @@ def _pick(session: FeedSession, blueprint: machine.Blueprint, state: machine.Sta
     When the viewer has seen the whole catalog, the session starts a new cycle of history
     (``session.cycle`` is advanced; the caller stores it) to fill the batch.
     """
-    params = BatchParams.from_mapping(state.params)
-    signals, seen = _history(session, blueprint, params.last_n)
+    params = state.batch_params
+    signals, seen, recent_creators = _history(session, blueprint, max(params.last_n, params.score_last_n))
     seen |= also_seen
     bias = []
     if state.batch_type == BIASED and session.bias_vector is not None:
         bias = [np.asarray(session.bias_vector, dtype=np.float32)]
-    # MMR reads the vectors of what the searches found: read them with the searches.
-    catalog = VideoCatalog(vectors_with_search=params.apply_mmr)
-    picked = [(c, session.cycle) for c in build_batch(state.batch_type, params, catalog, signals, size, seen, rng, bias)]
+    # MMR, evidence ranking and the creator cap read the vectors (and creators) of what the
+    # searches found: read them with the searches.
+    catalog = VideoCatalog(vectors_with_search=params.apply_mmr or params.score_last_n > 0 or params.creator_cap > 0)
+    timings: dict[str, float] = {}
+    picked = [(c, session.cycle) for c in build_batch(state.batch_type, params, catalog, signals, size, seen, rng, bias,
+                                                      recent_creators=recent_creators, timings=timings)]
     if len(picked) < size:
         session.cycle += 1
         chosen = frozenset(c.id for c, _ in picked) | also_seen
         picked += [(c, session.cycle) for c in build_batch(
-            state.batch_type, params, catalog, signals, size - len(picked), chosen, rng, bias)]
+            state.batch_type, params, catalog, signals, size - len(picked), chosen, rng, bias,
+            recent_creators=recent_creators, timings=timings)]
+    logger.debug("session %s: %s picked %d in %s", session.id, state.name, len(picked),
+                 ", ".join(f"{name} {ms:.1f} ms" for name, ms in timings.items()))
     return picked
 
 
@@ -336,11 +360,106 @@ def next_batch(session_id, *, after: int | None = None, partner: str | None = No
 
 
 def _served_batch(session: FeedSession) -> Batch:
-    """The session's latest batch as it was served."""
-    impressions = list(Impression.objects.filter(session=session, batch_number=session.batch_count).order_by("position"))
+    """The session's latest batch as it was served, with the cards that replaced any of it since
+    (``revise_upcoming``) in place of those."""
+    impressions = list(Impression.objects.filter(session=session, batch_number=session.batch_count, withdrawn=False)
+                       .order_by("position"))
     videos = videos_for_display(i.video_id for i in impressions)
     items = [ServedItem(videos[i.video_id], i.position, i.source, i.similarity) for i in impressions]
     return Batch(session.batch_count, impressions[0].state, session.state, impressions[0].batch_type, items)
+
+
+def revise_upcoming(session_id, *, viewed_video: int, partner: str | None = None) -> list[RevisedCard]:
+    """Re-rank the cards the viewer has not reached yet, now that they left ``viewed_video``
+    (its view is recorded): a batch asked for ahead of time was built before the last views.
+
+    Among the session's live (not withdrawn) impressions in (batch, position) order, the first
+    after ``viewed_video``'s is on screen now and stays; every later one with no signal yet is
+    replaced by a fresh pick of the current state (``_pick``: nothing served in the cycle, the
+    replaced cards included, so no video is ever served twice). The replaced impressions are
+    kept, withdrawn: a view of one that the client showed anyway is still accepted. The new
+    ones take their batch numbers and positions; the state machine does not move.
+
+    Returns the new cards in order; none (and nothing written) when there is nothing to replace.
+    """
+    with _session_transaction():
+        session = _locked_session(session_id, partner)
+        signals, upcoming, held = _upcoming(session, viewed_video)
+        if not upcoming:
+            return []
+        blueprint = _blueprint_of(session)
+        state_name = _current_state(session, blueprint)
+        state = blueprint.state(state_name)
+        # Seeded by session, batch and signal count: a seeded run revises the same way every time.
+        rng = np.random.default_rng([session.id.int % 2**63, session.batch_count, signals])
+        picked = _pick(session, blueprint, state, len(upcoming), rng, also_seen=held)
+        replaced = list(zip(upcoming, picked))
+        if not replaced:
+            return []
+        _record_revision(session, state_name, state.batch_type, replaced)
+
+    videos = videos_for_display(c.id for _, (c, _) in replaced)
+    return [
+        RevisedCard(batch, position, state_name, state.batch_type,
+                    ServedItem(videos[c.id], position, c.source, c.similarity))
+        for (_, batch, position), (c, _) in replaced
+    ]
+
+
+# A view is followed by a revision, so these are written out as the batch's are (see above).
+
+def _upcoming(session: FeedSession, viewed_video: int) -> tuple[int, list[tuple[int, int, int]], frozenset[int]]:
+    """``(how many signals the session has, the impressions to replace as (id, batch number,
+    position) in order, the videos of every live impression after viewed_video's)``, in one
+    statement."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""WITH viewed AS (
+                    SELECT batch_number, position FROM {Impression._meta.db_table}
+                     WHERE session_id = %s AND video_id = %s ORDER BY id DESC LIMIT 1
+                ), later AS (
+                    SELECT i.id, i.batch_number, i.position, i.video_id,
+                           row_number() OVER (ORDER BY i.batch_number, i.position) AS n
+                      FROM {Impression._meta.db_table} i
+                      JOIN viewed v ON (i.batch_number, i.position) > (v.batch_number, v.position)
+                     WHERE i.session_id = %s AND NOT i.withdrawn
+                )
+                SELECT (SELECT count(*) FROM {Signal._meta.db_table} WHERE session_id = %s),
+                       (SELECT array_agg(ARRAY[l.id, l.batch_number, l.position] ORDER BY l.n) FROM later l
+                         WHERE l.n > 1 AND NOT EXISTS (SELECT 1 FROM {Signal._meta.db_table} s
+                                                        WHERE s.session_id = %s AND s.video_id = l.video_id)),
+                       ARRAY(SELECT video_id FROM later)""",
+            [session.pk, viewed_video, session.pk, session.pk, session.pk],
+        )
+        signals, upcoming, held = cursor.fetchone()
+    return signals, [tuple(row) for row in upcoming or ()], frozenset(held)
+
+
+def _record_revision(session: FeedSession, state: str, batch_type: str, replaced) -> None:
+    """Withdraw the replaced impressions, store their replacements and the session's history
+    cycle, in one statement; like a batch, it does not wait for the WAL flush."""
+    now = timezone.now()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""WITH withdrawn AS (
+                    UPDATE {Impression._meta.db_table} SET withdrawn = true WHERE id = ANY(%s)
+                ), revised AS (
+                    INSERT INTO {Impression._meta.db_table}
+                           (session_id, video_id, batch_number, position, cycle, source, similarity,
+                            state, batch_type, withdrawn, created_at)
+                    SELECT %s, video_id, batch_number, position, cycle, source, similarity, %s, %s, false, %s
+                      FROM unnest(%s::bigint[], %s::int[], %s::int[], %s::int[], %s::text[], %s::float8[])
+                           AS revised(video_id, batch_number, position, cycle, source, similarity)
+                )
+                UPDATE {FeedSession._meta.db_table} SET cycle = %s, updated_at = %s WHERE id = %s
+             RETURNING set_config('synchronous_commit', 'off', true)""",
+            [[old for (old, _, _), _ in replaced],
+             session.pk, state, batch_type, now,
+             [c.id for _, (c, _) in replaced], [batch for (_, batch, _), _ in replaced],
+             [position for (_, _, position), _ in replaced], [cycle for _, (_, cycle) in replaced],
+             [c.source for _, (c, _) in replaced], [c.similarity for _, (c, _) in replaced],
+             session.cycle, now, session.pk],
+        )
 
 
 def record_view(session_id, *, video_id: int, event_id: uuid.UUID | str, watched_ms: int,
