@@ -2,7 +2,8 @@
 
 For each catalog (the real one, and synthetic catalogs of 100 000 and 1 000 000 vectors):
 
-- latency of ``next_batch`` (p50 / p95 / p99 / mean, and per state of the default algorithm),
+- latency of ``next_batch`` (p50 / p95 / p99 / mean, and per state of the default algorithm;
+  then the same sessions on each ``--compare`` algorithm, one after the other, in the same run),
   timed alone inside a realistic session loop: ``start_session`` with the default algorithm,
   then ``next_batch`` and a ``record_view`` per item, with watch times that mix high attention,
   mid, low and skips (and whole batches left without any signal) so sessions walk through the
@@ -28,7 +29,7 @@ them): clustered unit vectors, not uniform noise, whose similarity statistics re
 catalog's (see ``Mixture``). Each size runs in a subprocess of its own (Django is set up once
 per process); the default mode runs them in turn and merges their results.
 
-    .venv/bin/python bench/batch.py [--sizes real,100000,1000000] [--batches 300] [--sessions 10]
+    .venv/bin/python bench/batch.py [--sizes real,100000,1000000] [--batches 300] [--sessions 10] [--compare seed-default]
                                     [--queries 200] [--long-session 0] [--profile] [--rebuild]
 
 With ``DATABASE_URL`` set, every size would share that one database (and a synthetic size
@@ -443,13 +444,15 @@ def simulate_views(session_id, batch, rng: np.random.Generator) -> None:
         record_view(session_id, video_id=item.video.id, event_id=uuid.uuid4(), watched_ms=int(rng.integers(low, high)))
 
 
-def run_sessions(sessions: int, batches: int, rng: np.random.Generator, on_batch=None) -> list[dict]:
-    """``sessions`` sessions of ``batches`` batches; only the next_batch calls are timed."""
+def run_sessions(sessions: int, batches: int, rng: np.random.Generator, on_batch=None,
+                 algorithm: str | None = None) -> list[dict]:
+    """``sessions`` sessions of ``batches`` batches on ``algorithm`` (default: the default
+    algorithm); only the next_batch calls are timed."""
     from feed.services import next_batch, start_session
 
     records = []
     for _ in range(sessions):
-        session = start_session(anonymous_key=SESSION_KEY)
+        session = start_session(anonymous_key=SESSION_KEY, algorithm=algorithm)
         seen = 0
         for _ in range(batches):
             started = time.perf_counter()
@@ -702,6 +705,15 @@ def worker(size, args) -> dict:
                                   if kv[0] in ["0", "H", "M", "L", "L-R"] else 9)
     ]
     result["sessions"], result["batches_per_session"] = args.sessions, per_session
+    # The same session loop (same viewers: same rng seed) on each compared algorithm, right after.
+    result["by_algorithm"] = [{"slug": algorithm.slug, **result["latency"]}]
+    for slug in args.compare:
+        if slug == algorithm.slug:
+            continue
+        print(f"[{label}] the same sessions on {slug} ...", flush=True)
+        run_sessions(1, min(10, per_session), np.random.default_rng(7), algorithm=slug)
+        compared = run_sessions(args.sessions, per_session, np.random.default_rng(7), algorithm=slug)
+        result["by_algorithm"].append({"slug": slug, **percentiles([r["ms"] for r in compared])})
     result["max_seen"] = max(r["seen"] for r in records)
 
     print(f"[{label}] profiling the SQL of each batch ...", flush=True)
@@ -745,6 +757,11 @@ def report(results: list[dict]) -> None:
              "mean": _r(r["latency"]["mean_ms"]), "max": _r(r["latency"]["max_ms"]),
              "sql/batch": r["sql"]["queries_per_batch_all"], "max seen": r["max_seen"]}
             for r in ok
+        ])
+        print_table("next_batch latency by algorithm (ms): the same session loop, one after the other", [
+            {"catalog": r["label"], "algorithm": a["slug"], "batches": a["n"], "p50": _r(a["p50_ms"]),
+             "p95": _r(a["p95_ms"]), "p99": _r(a["p99_ms"]), "mean": _r(a["mean_ms"])}
+            for r in ok for a in r.get("by_algorithm", [])
         ])
         print_table("next_batch latency by state served (ms)", [
             {"catalog": r["label"], "state": s["state"], "type": s["batch_type"], "batches": s["n"],
@@ -821,6 +838,9 @@ def main():
     parser.add_argument("--long-session", type=int, default=0, metavar="BATCHES",
                         help="also time one session this long, by history size (0: skip)")
     parser.add_argument("--profile", action="store_true", help="print a cProfile of next_batch")
+    parser.add_argument("--compare", default="seed-default", type=lambda text: [s for s in text.split(",") if s],
+                        help="comma-separated algorithm slugs also timed with the same sessions, after the default "
+                             "algorithm (default: seed-default; '' for none)")
     parser.add_argument("--rebuild", action="store_true", help="regenerate synthetic catalogs even if they exist")
     parser.add_argument("--from-json", metavar="PATH", help="print the tables of an earlier run's JSON and exit")
     parser.add_argument("--size", type=parse_size, help=argparse.SUPPRESS)  # worker mode: one size
@@ -858,7 +878,7 @@ def main():
             path = tmp.name
         command = [sys.executable, __file__, "--size", str(size), "--json-out", path, "--batches", str(args.batches),
                    "--sessions", str(args.sessions), "--queries", str(args.queries),
-                   "--long-session", str(args.long_session)]
+                   "--long-session", str(args.long_session), "--compare", ",".join(args.compare)]
         command += ["--profile"] * args.profile + ["--rebuild"] * args.rebuild
         started = time.perf_counter()
         code = subprocess.call(command)
