@@ -1,4 +1,5 @@
-"""The feed's websocket (``/ws/feed/``): view and action events in, acks and batches out.
+"""The feed's websocket (``/ws/feed/``): view and action events in, acks, revised cards and
+batches out.
 
 The protocol is in ``feed.events``. The viewer's feed session comes from the Django session
 (the page view stored it there), so the socket needs no token of its own; origins are checked
@@ -187,8 +188,28 @@ class FeedConsumer(AsyncWebsocketConsumer):
                 })
             except Exception as exc:  # the viewer's other tabs miss an overlay update; this one goes on
                 CHANNEL_LAYER_HEALTH.failed(exc)
+        if event.type == "view" and not ack["duplicate"]:
+            await self._send_revision(event, ack)
         if event.wants_batch:
             await self._send_batch(event)
+
+    async def _send_revision(self, event, ack):
+        """After a view's ack: the cards the viewer has not reached, re-ranked with that view, as
+        one frame that swaps them in (``events.revision_after``). Before the batch a refill asks
+        for, so that batch comes after them. A failure costs only the re-ranking: the cards held
+        stay valid, so it is logged, not sent."""
+        try:
+            async with SESSION_TURNS.turn(self.session_id):
+                html = await in_worker_thread(events.revision_after, BATCH_THREADS)(self.session_id, event, ack)
+        except ServiceError as exc:
+            logger.warning("revising the cards after event %s on session %s: %s", event.event_id, self.session_id,
+                           exc.message)
+            return
+        except Exception:
+            logger.exception("revising the cards after event %s on session %s failed", event.event_id, self.session_id)
+            return
+        if html:
+            await self.send(text_data=html)
 
     async def _send_batch(self, event):
         if event.batch is not None and event.batch + 1 in self.batches_sent:

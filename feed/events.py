@@ -8,7 +8,11 @@ Server frames (DESIGN.md, "Websocket protocol"):
   ``code`` is machine-readable (the API's codes: ``invalid``, ``too_large``, ``busy``...);
 - ``{"type": "state", "state", "signal"}``: a change made from another tab or device;
 - the next batch as HTML: the cards inside ``<div id="feed-cards" hx-swap-oob="beforeend">``
-  for htmx to append, plus the overlay's state swapped out of band.
+  for htmx to append, plus the overlay's state swapped out of band;
+- after a view's ack, the cards that replace the upcoming ones (``services.revise_upcoming``) as
+  HTML: each ``<article class="card" id="card-{batch}-{position}" hx-swap-oob="outerHTML">``
+  swaps in for the card of that id; the client refuses those for cards already reached. Over
+  HTTP the same HTML is the ack's ``html`` field.
 
 Everything here is synchronous (ORM, templates); the consumer calls it in a worker thread.
 """
@@ -71,6 +75,21 @@ def batch_after(session_id, after: int | None) -> tuple[int, list[selectors.Card
     """
     batch = services.next_batch(session_id, after=after)
     return batch.number, selectors.cards_of_batch(batch), batch.next_state
+
+
+def revision_after(session_id, event: FeedEvent, ack: dict) -> str | None:
+    """After a newly applied view (``ack`` is its ack): the cards that replace those the viewer
+    has not reached, as HTML that swaps each in by id (``render_revision``); None when nothing
+    changed."""
+    if event.type != "view" or ack.get("duplicate"):
+        return None
+    revised = services.revise_upcoming(session_id, viewed_video=event.video)
+    return render_revision(selectors.cards_of_revision(revised)) if revised else None
+
+
+def render_revision(cards: list[selectors.Card]) -> str:
+    """Cards that replace upcoming ones, each marked to swap out of band for the card of its id."""
+    return render_to_string("feed/_revision.html", {"cards": cards})
 
 
 def render_cards(cards: list[selectors.Card], state: str, *, oob: bool) -> str:

@@ -1,4 +1,6 @@
 """The feed page and the HTTP fallback of its websocket (for clients that cannot keep one open)."""
+import logging
+
 from django.core.validators import slug_re
 from django.http import HttpResponse, HttpResponseBadRequest, JsonResponse
 from django.shortcuts import render
@@ -10,6 +12,8 @@ from tokfeed.rate_limits import seconds_to_wait
 
 from . import events, selectors, services
 from .client_events import MAX_EVENT_BYTES, REFILL_AT, InvalidEvent, parse_event
+
+logger = logging.getLogger(__name__)
 
 #: A ``?algorithm=`` longer than any slug is refused before it is looked up.
 MAX_SLUG_LENGTH = Algorithm._meta.get_field("slug").max_length
@@ -111,7 +115,14 @@ def feed_events(request):
         ack = events.apply_event(session_id, event)
     except ServiceError as exc:
         return _refusal(JsonResponse(events.service_error_frame(event.event_id, exc)), exc)
-    return JsonResponse(ack)
+    # The cards the viewer has not reached, re-ranked with this view, ride on its ack ("html", as
+    # the websocket's frame). Not getting them costs only the re-ranking: the ack still goes.
+    try:
+        html = events.revision_after(session_id, event, ack)
+    except Exception:
+        logger.exception("revising the cards after event %s on session %s failed", event.event_id, session_id)
+        html = None
+    return JsonResponse({**ack, "html": html} if html else ack)
 
 
 @require_POST

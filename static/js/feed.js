@@ -21,6 +21,11 @@
  *   of a short video count. Leaving the card sends a "view" event with the time counted.
  * - Refill: when the viewer is REFILL_AT cards or fewer from the end, the event being sent carries
  *   `remaining` and `batch` (the last batch held), and the server answers with the next batch.
+ * - Revised cards: after each view the server re-ranks the cards not yet reached and sends their
+ *   replacements, each an hx-swap-oob="outerHTML" card with the id of the one it replaces (over
+ *   HTTP, the ack's `html`). A replacement is refused (htmx:oobBeforeSwap) for a card the viewer
+ *   has reached, any card before the current one, or a card on screen at all: the viewer moved
+ *   on faster than the server, and that card stays as it is (its view is still accepted).
  */
 (function () {
   "use strict";
@@ -236,6 +241,10 @@
       const event = settle(frame.event_id);
       if (frame.state) setText("why-state", frame.state);
       if (event && event.type === "view" && frame.signal) setText("why-signal", frame.signal);
+      // Over HTTP the revised cards ride on the ack; they swap in as the socket's frame does.
+      if (typeof frame.html === "string" && frame.html && window.htmx) {
+        htmx.swap(list, frame.html, { swapStyle: "none" });
+      }
     } else if (frame.type === "state") {
       setText("why-state", frame.state);
     } else if (frame.type === "error") {
@@ -281,6 +290,24 @@
     }
   }, { root: list, threshold: [0.6] });
 
+  const reached = new WeakSet();  // cards that have been the current one
+
+  function onScreen(card) {
+    const r = card.getBoundingClientRect();
+    const view = list.getBoundingClientRect();
+    return r.bottom > view.top + 1 && r.top < view.bottom - 1;
+  }
+
+  // A revised card replaces one the viewer has not reached; never one reached, before the
+  // current one, or visible (no flicker). The new card is adopted like any card added to the list.
+  list.addEventListener("htmx:oobBeforeSwap", (e) => {
+    const target = e.detail.target;
+    if (!target || !target.classList || !target.classList.contains("card") || target.parentNode !== list) return;
+    const all = cards();
+    const currentIndex = current ? all.indexOf(current.card) : 0;
+    if (reached.has(target) || all.indexOf(target) <= currentIndex || onScreen(target)) e.preventDefault();
+  });
+
   function adopt(card) {
     // A batch delivered twice (both transports, or a resent refill) repeats card ids.
     if (document.querySelectorAll("#" + CSS.escape(card.id)).length > 1) {
@@ -295,6 +322,9 @@
   new MutationObserver((mutations) => {
     let added = false;
     for (const m of mutations) {
+      m.removedNodes.forEach((node) => {
+        if (node.nodeType === 1 && node.classList.contains("card")) visibility.unobserve(node);
+      });
       m.addedNodes.forEach((node) => {
         if (node.nodeType === 1 && node.classList.contains("card")) {
           adopt(node);
@@ -335,6 +365,7 @@
     if (current && current.card === card) return;
     const previous = current;
     current = { card, countedMs: 0, runningSince: null };
+    reached.add(card);
     feed.dataset.current = card.dataset.video;
     resumeClock(current);
     startMedia(card);

@@ -88,6 +88,9 @@ def test_views_are_acked_applied_once_and_refilled(viewer, channel_layer):
             "type": "ack", "event_id": first_event, "signal": "HIGH_ATTN", "state": "H", "duplicate": False}
         assert await other_tab.receive_json_from(timeout=TIMEOUT) == {
             "type": "state", "state": "H", "signal": "HIGH_ATTN"}
+        # Then the cards after the one now on screen, re-ranked with that view (this tab only).
+        first_revision = await tab.receive_from(timeout=TIMEOUT)
+        assert await other_tab.receive_nothing(timeout=0.3)
 
         # The same event resent (after a reconnect) is acked as it was and changes nothing.
         await tab.send_json_to({"type": "view", "event_id": first_event, "video": videos[0], "watched_ms": 500})
@@ -109,6 +112,7 @@ def test_views_are_acked_applied_once_and_refilled(viewer, channel_layer):
                                 "duration_ms": 9000, "remaining": 2, "batch": 1})
         ack = await tab.receive_json_from(timeout=TIMEOUT)
         assert (ack["event_id"], ack["signal"], ack["state"]) == (skip_event, "SKIP", "H")
+        second_revision = await tab.receive_from(timeout=TIMEOUT)
         fragment = await tab.receive_from(timeout=TIMEOUT)
 
         # Asking again for the same batch on this connection gets the ack only.
@@ -123,13 +127,21 @@ def test_views_are_acked_applied_once_and_refilled(viewer, channel_layer):
         layer = get_channel_layer()
         if hasattr(layer, "close_pools"):
             await layer.close_pools()
-        return fragment
+        return first_revision, second_revision, fragment
 
-    fragment = async_to_sync(scenario)()
+    first_revision, second_revision, fragment = async_to_sync(scenario)()
+
+    # Each view replaced the live cards after the one on screen, the second's among the first's.
+    assert [(b, p) for b, p, _ in revised_cards(first_revision)] == [(1, 2), (1, 3), (1, 4)]
+    assert [(b, p) for b, p, _ in revised_cards(second_revision)] == [(1, 3), (1, 4)]
+    live_batch_one = list(Impression.objects.filter(session=session, batch_number=1, withdrawn=False)
+                          .order_by("position").values_list("position", "video_id"))
+    assert live_batch_one == [(0, videos[0]), (1, videos[1]), (2, revised_cards(first_revision)[0][2]),
+                              *((p, v) for _, p, v in revised_cards(second_revision))]
 
     assert fragment.startswith('<div id="feed-cards" hx-swap-oob="beforeend">')
     served = re.findall(r'<article class="card" id="card-2-(\d)"[^>]*?data-video="(\d+)"', fragment, re.S)
-    batch_two = list(Impression.objects.filter(session=session, batch_number=2).order_by("position")
+    batch_two = list(Impression.objects.filter(session=session, batch_number=2, withdrawn=False).order_by("position")
                      .values_list("position", "video_id"))
     assert [(int(p), int(v)) for p, v in served] == batch_two and len(batch_two) == 5
     # Served from H (personalised around the 16 s view), then the BATCH edge moved on to M.
@@ -139,6 +151,44 @@ def test_views_are_acked_applied_once_and_refilled(viewer, channel_layer):
     signals = list(Signal.objects.filter(session=session).order_by("id").values_list("type", "watched_ms"))
     assert signals == [("HIGH_ATTN", 16000), ("SKIP", 1200)]
     assert FeedSession.objects.get(pk=session.pk).state == "M"
+
+
+REVISED_CARD = re.compile(
+    r'<article class="card" id="card-(\d+)-(\d+)" hx-swap-oob="outerHTML"[^>]*?data-video="(\d+)"', re.S)
+
+
+def revised_cards(frame: str) -> list[tuple[int, int, int]]:
+    """(batch, position, video) of every card in a revision frame; nothing else is in it."""
+    found = [tuple(map(int, m)) for m in REVISED_CARD.findall(frame)]
+    assert frame.count("<article") == len(found) > 0, frame[:500]
+    return found
+
+
+def test_a_views_ack_comes_first_then_the_cards_not_yet_shown_revised(viewer):
+    session, videos, cookie = viewer
+    event = _view(videos[0], watched_ms=800)  # a skip of card 0: card 1 is on screen now
+
+    async def scenario():
+        tab = socket(OUR_ORIGIN, cookie)
+        assert (await tab.connect(timeout=TIMEOUT))[0]
+        await tab.send_json_to(event)
+        ack = await tab.receive_json_from(timeout=TIMEOUT)
+        revision = await tab.receive_from(timeout=TIMEOUT)
+        nothing_else = await tab.receive_nothing(timeout=0.3)
+        await tab.disconnect()
+        return ack, revision, nothing_else
+
+    ack, revision, nothing_else = async_to_sync(scenario)()
+    assert (ack["type"], ack["event_id"], ack["signal"]) == ("ack", event["event_id"], "SKIP")
+    assert nothing_else
+    revised = revised_cards(revision)
+    live = list(Impression.objects.filter(session=session, withdrawn=False).order_by("batch_number", "position")
+                .values_list("batch_number", "position", "video_id"))
+    assert revised == live[2:] and [(b, p) for b, p, _ in revised] == [(1, 2), (1, 3), (1, 4)]
+    assert live[:2] == [(1, 0, videos[0]), (1, 1, videos[1])]  # the card on screen stays
+    assert sorted(Impression.objects.filter(session=session, withdrawn=True).values_list("video_id", flat=True)) == (
+        sorted(videos[2:]))
+    assert not {v for _, _, v in revised} & set(videos)
 
 
 def test_sockets_from_other_origins_are_refused(db):

@@ -40,10 +40,12 @@ def test_the_page_serves_a_batch_of_cards_and_a_reload_keeps_them(catalog_db, cl
     assert 'ws-connect="/ws/feed/"' in html and "htmx-ext-ws.js" in html and "js/feed.js" in html
     assert 'id="why-state">L<' in html  # batch 1 was served in state 0, whose BATCH edge leads to L
 
-    # A reload shows the cards not reacted to yet instead of serving another batch.
-    post_event(client, type="view", video=shown[0][2], watched_ms=3000)
+    # A reload shows the cards not reacted to yet instead of serving another batch: the one that
+    # was on screen, and the three after it as the view revised them.
+    revised = cards(post_event(client, type="view", video=shown[0][2], watched_ms=3000).json()["html"])
+    assert [(b, p) for b, p, _ in revised] == [(1, 2), (1, 3), (1, 4)]
     again = cards(client.get("/").content.decode())
-    assert again == shown[1:]
+    assert again == [shown[1], *revised]
     assert feed_session(client).batch_count == 1
 
 
@@ -115,9 +117,15 @@ def test_the_http_fallback_applies_events_once_and_needs_csrf(catalog_db):
 
     first = post_event(client, type="view", event_id=event_id, video=video, watched_ms=16000, duration_ms=20000)
     assert first.status_code == 200
-    assert first.json() == {"type": "ack", "event_id": event_id, "signal": "HIGH_ATTN", "state": "H", "duplicate": False}
+    ack = first.json()
+    html = ack.pop("html")
+    assert ack == {"type": "ack", "event_id": event_id, "signal": "HIGH_ATTN", "state": "H", "duplicate": False}
+    # The ack carries the cards after the one on screen, re-ranked with the view, to swap in by id.
+    assert [(b, p) for b, p, _ in cards(html)] == [(1, 2), (1, 3), (1, 4)]
+    assert html.count('hx-swap-oob="outerHTML"') == 3
     again = post_event(client, type="view", event_id=event_id, video=video, watched_ms=16000)
     assert again.json()["duplicate"] is True and again.json()["state"] == "H"
+    assert "html" not in again.json()  # a resent event revises nothing again
     assert Signal.objects.filter(event_id=event_id).count() == 1
 
     liked = post_event(client, type="like", video=video).json()
