@@ -5,8 +5,9 @@ client drives them, next to a random feed and the ceiling.
 A viewer watches cards in order from a queue of upcoming cards. Leaving a card sends its view
 (``services.record_view``); the next batch is asked for when the viewer reaches a card with
 ``REFILL_AT`` or fewer cards after it, on the view of the card before it, as the client's refill
-rides on that view event. Every card shown counts, for the batch that served it, as on-topic or
-not. The sessions are deleted at the end.
+rides on that view event. After each view, the cards after the one on screen are re-ranked and
+replaced (``services.revise_upcoming``), as the socket's client swaps them in. Every card shown
+counts, for the batch that served it, as on-topic or not. The sessions are deleted at the end.
 
 Everything random comes from generators seeded by the run's seed, the taste and the viewer
 (session ids, which seed each session's batches, and event ids included): a seeded run gives
@@ -54,11 +55,12 @@ def catalog_videos() -> tuple[list[CatalogVideo], int]:
 
 @dataclass(frozen=True)
 class Card:
-    """A card in the viewer's feed: a served video and the batch that served it."""
+    """A card in the viewer's feed: a served video and the batch (and place in it) that served it."""
 
     video_id: int
     duration_ms: int
     batch: int
+    position: int
 
 
 def _accepts_duration() -> bool:
@@ -104,7 +106,8 @@ class FeedRun:
             return
         batch = services.next_batch(self.session_id, after=self.last_batch)
         self.last_batch = batch.number
-        self.upcoming.extend(Card(item.video.pk, item.video.duration_s * 1000, batch.number) for item in batch.items)
+        self.upcoming.extend(Card(item.video.pk, item.video.duration_s * 1000, batch.number, item.position)
+                             for item in batch.items)
 
     def send_view(self, card: Card, watched_ms: int) -> services.SignalOutcome:
         extra = {"duration_ms": card.duration_ms} if self.send_duration and card.duration_ms > 0 else {}
@@ -115,7 +118,22 @@ class FeedRun:
         """The one place where the feed may change what comes next, after the view of ``card``
         was recorded (``outcome``: its signal and the session's new state): replace cards in
         ``self.upcoming`` (not yet shown; the card now on screen is already out of it). Cards
-        count for the batch number they carry. Nothing replaces any yet."""
+        count for the batch number they carry.
+
+        As the browser's client does with the socket's frame: the service re-ranks the cards
+        after the one on screen (``services.revise_upcoming``) and each replacement takes the
+        place of the card with its batch number and position."""
+        if outcome.duplicate:
+            return
+        revised = services.revise_upcoming(self.session_id, viewed_video=card.video_id)
+        if not revised:
+            return
+        by_place = {(r.batch, r.position): r.item.video for r in revised}
+        self.upcoming = deque(
+            Card(video.pk, video.duration_s * 1000, held.batch, held.position)
+            if (video := by_place.get((held.batch, held.position))) is not None else held
+            for held in self.upcoming
+        )
 
 
 def evaluate(videos: Sequence[CatalogVideo], tastes: Sequence[Taste], algorithms: Sequence[tuple[str, int]], *,
