@@ -132,7 +132,10 @@ def test_the_feed_works_over_http_without_a_websocket(feed_server, browser_conte
     expect(page.locator("#feed-cards .card")).to_have_count(10)
     expect(feed).to_have_attribute("data-pending", "0")
     assert sorted(Signal.objects.filter(session=session).values_list("video_id", flat=True)) == sorted(viewed)
-    assert Impression.objects.filter(session=session, batch_number=2).count() == 5
+    # (The refill is its own request here, served before the second view's revision revised it.)
+    assert Impression.objects.filter(session=session, batch_number=2, withdrawn=False).count() == 5
+    ids = [i for i, _ in dom_cards(page)]
+    assert len(ids) == len(set(ids)) == 10
     page.get_by_role("button", name="Like").nth(2).click()
     expect(feed).to_have_attribute("data-pending", "0")
     assert Signal.objects.filter(session=session, type="LIKE", video_id=card_video(page, 2)).count() == 1
@@ -213,4 +216,68 @@ def test_when_the_channel_layer_recovers_the_feed_goes_back_to_the_socket(server
     expect(feed).to_have_attribute("data-pending", "0", timeout=30_000)
     assert sorted(Signal.objects.filter(session=session).values_list("video_id", flat=True)) == sorted(
         [card_video(page, 0), card_video(page, 1)])
+    assert errors == []
+
+
+def dom_cards(page) -> list[tuple[str, int]]:
+    """(id, video) of every card in the feed, in order."""
+    return [(i, int(v)) for i, v in page.locator("#feed-cards .card").evaluate_all(
+        "cards => cards.map(c => [c.id, c.dataset.video])")]
+
+
+def live_cards(session) -> list[tuple[str, int]]:
+    return [(f"card-{b}-{p}", v) for b, p, v in Impression.objects.filter(session=session, withdrawn=False)
+            .order_by("batch_number", "position").values_list("batch_number", "position", "video_id")]
+
+
+def test_leaving_a_card_revises_the_later_cards_but_never_the_one_on_screen(feed_server, browser_context):
+    page, errors = open_feed(browser_context, feed_server + "/")
+    feed = page.locator("#feed")
+    expect(feed).to_have_attribute("data-transport", "ws")
+    session = FeedSession.objects.get()
+    before = dom_cards(page)
+
+    # Leaving card 0 shows card 1, and the cards after it are replaced in place, by id.
+    move_on(page, 1)
+    on_screen = page.locator("#card-1-1")
+    on_screen.evaluate("card => { card.dataset.marker = 'kept'; }")  # the element itself, not a copy
+    on_screen_html = on_screen.inner_html()
+    expect(page.locator("#card-1-4")).not_to_have_attribute("data-video", str(before[4][1]))
+    expect(feed).to_have_attribute("data-pending", "0")
+    after = dom_cards(page)
+    assert [i for i, _ in after] == [i for i, _ in before]  # same ids, none twice
+    assert after[:2] == before[:2]
+    assert all(new != old for (_, new), (_, old) in zip(after[2:], before[2:]))
+    assert after == live_cards(session)
+    assert on_screen.get_attribute("data-marker") == "kept" and on_screen.inner_html() == on_screen_html
+
+    # The current card's clock was not touched by the swap: its view counts the whole stay.
+    page.wait_for_timeout(1200)
+    move_on(page, 2)  # a replacement is current now: adopted like any card
+    expect(page.locator("#feed-cards .card")).to_have_count(10)  # the refill, after the revision
+    expect(feed).to_have_attribute("data-pending", "0")
+    signal = Signal.objects.get(session=session, video_id=before[1][1])
+    assert signal.watched_ms >= 1100, signal.watched_ms
+    page.wait_for_timeout(500)  # the revision after this view, were it late, has come by now
+    ids = [i for i, _ in dom_cards(page)]
+    assert len(ids) == len(set(ids)) == 10
+    assert dom_cards(page) == live_cards(session)
+    shown = [v for _, v in dom_cards(page)]
+    assert len(set(shown)) == 10
+
+    # A replacement that comes too late (the viewer already reached that card, or is past it)
+    # is refused; one for a card not reached yet is swapped in and observed like the others.
+    def replace(card_id: str, video: int) -> None:
+        page.evaluate("""([id, video]) => htmx.swap(document.getElementById("feed-cards"),
+            `<article class="card" id="${id}" hx-swap-oob="outerHTML" data-video="${video}" data-batch="1"
+              data-duration-ms="1000"><p>late</p></article>`, {swapStyle: "none"})""", [card_id, video])
+
+    current_id, current_video = dom_cards(page)[2]
+    replace(current_id, 999_001)
+    replace("card-1-1", 999_002)
+    assert dom_cards(page)[1:3] == [("card-1-1", before[1][1]), (current_id, current_video)]
+    replace("card-1-4", 999_003)
+    assert dom_cards(page)[4] == ("card-1-4", 999_003)
+    move_on(page, 3)
+    move_on(page, 4)  # the swapped-in card becomes current when it is on screen
     assert errors == []
