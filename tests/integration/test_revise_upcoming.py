@@ -1,9 +1,13 @@
 """services.revise_upcoming: after a view, the cards not yet shown are re-ranked with it.
 
-The card after the viewed one is on screen and stays; every later live card with no signal is
-withdrawn and replaced, at its batch number and position, by the current state's pick. No video
-is ever served twice, a withdrawn card's view is still accepted, and whatever reads a batch back
-reads the replacements.
+The card after the viewed one is on screen and stays; the later live cards with no signal are
+ranked again by the current state, and those whose place goes to another video are withdrawn and
+replaced at their batch number and position. No video is ever shown twice, a withdrawn card's
+view is still accepted, a withdrawn card nobody saw may be served again, and whatever reads a
+batch back reads the replacements.
+
+The sessions run on ``seed-default``: after its random first batch, a skip leaves it with no
+interest, so a revision draws random videos and replaces every card after the one on screen.
 """
 import re
 import uuid
@@ -28,7 +32,7 @@ def live(session) -> list[tuple[int, int, int]]:
 
 
 def test_a_skip_replaces_the_cards_after_the_one_on_screen(catalog_db):
-    session = services.start_session()
+    session = services.start_session(algorithm="seed-default")
     first = services.next_batch(session.id)
     served = [item.video.pk for item in first.items]
     assert len(served) == 5
@@ -52,7 +56,7 @@ def test_a_skip_replaces_the_cards_after_the_one_on_screen(catalog_db):
 
 
 def test_a_withdrawn_cards_view_is_accepted_and_reads_show_the_replacements(catalog_db):
-    session = services.start_session()
+    session = services.start_session(algorithm="seed-default")
     served = [item.video.pk for item in services.next_batch(session.id).items]
     view(session, served[0])
     revised = services.revise_upcoming(session.id, viewed_video=served[0])
@@ -79,7 +83,7 @@ def test_a_withdrawn_cards_view_is_accepted_and_reads_show_the_replacements(cata
 def test_no_video_is_served_twice_over_many_views_with_refills(catalog_db):
     """A viewer driven as the client drives the feed: refill on the view REFILL_AT from the end,
     every view followed by a revision swapped into the queue."""
-    session = services.start_session()
+    session = services.start_session(algorithm="seed-default")
     batch = services.next_batch(session.id)
     queue = [(batch.number, i.position, i.video.pk) for i in batch.items]
     shown, revisions = [], 0
@@ -91,7 +95,7 @@ def test_no_video_is_served_twice_over_many_views_with_refills(catalog_db):
             revised = services.revise_upcoming(session.id, viewed_video=previous[2])
             revisions += bool(revised)
             by_place = {(r.batch, r.position): r.item.video.pk for r in revised}
-            assert set(by_place) == {(b, p) for b, p, _ in queue}  # every card after the one on screen
+            assert set(by_place) <= {(b, p) for b, p, _ in queue}  # only cards after the one on screen
             queue = [(b, p, by_place.get((b, p), v)) for b, p, v in queue]
         if len(queue) <= REFILL_AT:
             batch = services.next_batch(session.id, after=batch.number)
@@ -100,14 +104,14 @@ def test_no_video_is_served_twice_over_many_views_with_refills(catalog_db):
         previous = card
 
     assert len(set(shown)) == len(shown) == 40
-    assert revisions == 39  # every view but the last one shown had cards after the one on screen
+    assert revisions > 0
     every = list(Impression.objects.filter(session=session).values_list("video_id", flat=True))
-    assert len(set(every)) == len(every)  # withdrawn or live, no video twice
+    assert len(set(every)) == len(every)  # one row per video: a withdrawn one served again takes its row back
     assert shown == [v for b, p, v in live(session) if v in set(shown)]
 
 
 def test_nothing_to_replace_writes_nothing(catalog_db):
-    session = services.start_session()
+    session = services.start_session(algorithm="seed-default")
     served = [item.video.pk for item in services.next_batch(session.id).items]
     view(session, served[3])  # card 4, the batch's last, is on screen: nothing after it
 
@@ -119,7 +123,7 @@ def test_nothing_to_replace_writes_nothing(catalog_db):
 
 
 def test_a_card_with_a_signal_is_kept(catalog_db):
-    session = services.start_session()
+    session = services.start_session(algorithm="seed-default")
     served = [item.video.pk for item in services.next_batch(session.id).items]
     services.record_action(session.id, video_id=served[3], event_id=uuid.uuid4(), signal_type="LIKE")
     view(session, served[0])
@@ -134,7 +138,7 @@ def test_a_seeded_session_revises_the_same_way_every_time(catalog_db):
     session_id = uuid.uuid4()
 
     def run():
-        session = services.start_session(session_id=session_id)
+        session = services.start_session(algorithm="seed-default", session_id=session_id)
         served = [item.video.pk for item in services.next_batch(session.id).items]
         services.record_view(session.id, video_id=served[0], event_id=uuid.UUID(int=1), watched_ms=16_000)
         revised = [r.item.video.pk for r in services.revise_upcoming(session.id, viewed_video=served[0])]
@@ -145,10 +149,28 @@ def test_a_seeded_session_revises_the_same_way_every_time(catalog_db):
 
 
 def test_only_the_owner_may_revise(catalog_db):
-    session = services.start_session(partner="acme")
+    session = services.start_session(algorithm="seed-default", partner="acme")
     served = [item.video.pk for item in services.next_batch(session.id, partner="acme").items]
     services.record_view(session.id, video_id=served[0], event_id=uuid.uuid4(), watched_ms=100, partner="acme")
     with pytest.raises(services.SessionNotFound):
         services.revise_upcoming(session.id, viewed_video=served[0])
     assert len(services.revise_upcoming(session.id, viewed_video=served[0], partner="acme")) == 3
     assert Signal.objects.filter(session=session).count() == 1
+
+
+def test_a_withdrawn_card_nobody_saw_goes_back_to_the_catalog(catalog_db):
+    """Revisions must not use up the catalog: each would otherwise withdraw the best upcoming
+    videos for good (a rare taste ran out within a few batches this way)."""
+    from algorithms.selectors import load_blueprint
+
+    session = services.start_session(algorithm="seed-default")
+    served = [item.video.pk for item in services.next_batch(session.id).items]
+    view(session, served[0])
+    services.revise_upcoming(session.id, viewed_video=served[0])
+    # The client showed withdrawn card 2 anyway: its view makes it seen for good.
+    services.record_view(session.id, video_id=served[2], event_id=uuid.uuid4(), watched_ms=16_000)
+
+    locked = FeedSession.objects.select_related("algorithm").get(pk=session.pk)
+    _, seen, _ = services._history(locked, load_blueprint(locked.algorithm), 5)
+    assert served[3] not in seen and served[4] not in seen  # withdrawn, never shown
+    assert {served[0], served[1], served[2]} <= seen  # shown, on screen, and the one seen anyway
