@@ -244,7 +244,8 @@ def _history(session: FeedSession, blueprint: machine.Blueprint,
              last_n: int) -> tuple[list[WeightedSignal], frozenset[int], list[int]]:
     """What the session has done, in one statement: its last ``last_n`` signals that carry a
     vector (positive or negative), oldest first and weighted by the algorithm as it is now, the
-    videos served in its current cycle (history exclusion), and the creators of the last
+    videos served in its current cycle (history exclusion; a card withdrawn before anyone saw it
+    does not count), and the creators of the last
     batch-size videos served (the per-creator cap counts them)."""
     specs = {s.name: s for s in blueprint.signals if s.polarity != machine.NEUTRAL}
     with connection.cursor() as cursor:
@@ -257,10 +258,14 @@ def _history(session: FeedSession, blueprint: machine.Blueprint,
                 )
                 SELECT (SELECT array_agg(type ORDER BY id) FROM recent),
                        (SELECT array_agg(vector ORDER BY id) FROM recent),
-                       ARRAY(SELECT video_id FROM {Impression._meta.db_table} WHERE session_id = %s AND cycle = %s),
+                       ARRAY(SELECT i.video_id FROM {Impression._meta.db_table} i
+                              WHERE i.session_id = %s AND i.cycle = %s
+                                AND (NOT i.withdrawn OR EXISTS (SELECT 1 FROM {Signal._meta.db_table} s
+                                                                 WHERE s.session_id = i.session_id
+                                                                   AND s.video_id = i.video_id))),
                        ARRAY(SELECT v.creator_id FROM {Impression._meta.db_table} i
                                JOIN {Video._meta.db_table} v ON v.id = i.video_id
-                              WHERE i.session_id = %s ORDER BY i.id DESC LIMIT %s)""",
+                              WHERE i.session_id = %s AND NOT i.withdrawn ORDER BY i.id DESC LIMIT %s)""",
             [session.pk, list(specs), last_n, session.pk, session.cycle, session.pk, session.algorithm.batch_size],
         )
         kinds, vectors, seen, recent_creators = cursor.fetchone()
@@ -269,6 +274,14 @@ def _history(session: FeedSession, blueprint: machine.Blueprint,
         for kind, vector in zip(kinds or (), vectors or ())
     ]
     return signals, frozenset(seen), list(recent_creators)
+
+
+#: Serving a video whose card was withdrawn before anyone saw it (``revise_upcoming``) takes its
+#: impression row back (one row per video and cycle), at its new place.
+_TAKE_BACK_WITHDRAWN = f"""ON CONFLICT (session_id, cycle, video_id) DO UPDATE
+                       SET batch_number = EXCLUDED.batch_number, position = EXCLUDED.position,
+                           source = EXCLUDED.source, similarity = EXCLUDED.similarity, state = EXCLUDED.state,
+                           batch_type = EXCLUDED.batch_type, withdrawn = false, created_at = EXCLUDED.created_at"""
 
 
 def _record_batch(session: FeedSession, number: int, state: str, batch_type: str, picked) -> None:
@@ -288,6 +301,7 @@ def _record_batch(session: FeedSession, number: int, state: str, batch_type: str
                     SELECT %s, video_id, position, cycle, source, similarity, %s, %s, %s, %s
                       FROM unnest(%s::bigint[], %s::int[], %s::int[], %s::text[], %s::float8[])
                            AS batch(video_id, position, cycle, source, similarity)
+                    {_TAKE_BACK_WITHDRAWN}
                 )
                 UPDATE {FeedSession._meta.db_table} SET state = %s, batch_count = %s, cycle = %s, updated_at = %s
                  WHERE id = %s
@@ -300,16 +314,18 @@ def _record_batch(session: FeedSession, number: int, state: str, batch_type: str
 
 
 def _pick(session: FeedSession, blueprint: machine.Blueprint, state: machine.StateSpec, size: int,
-          rng: np.random.Generator, *, also_seen: frozenset[int] = frozenset()) -> list[tuple[Candidate, int]]:
+          rng: np.random.Generator, *, also_seen: frozenset[int] = frozenset(),
+          reconsider: frozenset[int] = frozenset()) -> list[tuple[Candidate, int]]:
     """``size`` videos for the session as ``state`` ranks them now, each with the history cycle
-    it belongs to; none the session was served in its current cycle, nor in ``also_seen``.
+    it belongs to; none the session was served in its current cycle (but those in
+    ``reconsider``: served, not yet shown), nor in ``also_seen``.
 
     When the viewer has seen the whole catalog, the session starts a new cycle of history
     (``session.cycle`` is advanced; the caller stores it) to fill the batch.
     """
     params = state.batch_params
     signals, seen, recent_creators = _history(session, blueprint, max(params.last_n, params.score_last_n))
-    seen |= also_seen
+    seen = (seen - reconsider) | (also_seen - reconsider)
     bias = []
     if state.batch_type == BIASED and session.bias_vector is not None:
         bias = [np.asarray(session.bias_vector, dtype=np.float32)]
@@ -374,11 +390,13 @@ def revise_upcoming(session_id, *, viewed_video: int, partner: str | None = None
     (its view is recorded): a batch asked for ahead of time was built before the last views.
 
     Among the session's live (not withdrawn) impressions in (batch, position) order, the first
-    after ``viewed_video``'s is on screen now and stays; every later one with no signal yet is
-    replaced by a fresh pick of the current state (``_pick``: nothing served in the cycle, the
-    replaced cards included, so no video is ever served twice). The replaced impressions are
-    kept, withdrawn: a view of one that the client showed anyway is still accepted. The new
-    ones take their batch numbers and positions; the state machine does not move.
+    after ``viewed_video``'s is on screen now and stays; the later ones with no signal yet are
+    ranked again by the current state (``_pick``, which may keep them: they compete with every
+    video not yet shown). A card whose place goes to another video is withdrawn, kept so that a
+    view of it (the client showed it anyway) is still accepted; a withdrawn video nobody saw may
+    be served again later (``_history``), so a revision never uses up the catalog. Replacements
+    take the batch numbers and positions of the cards they replace; the state machine does not
+    move.
 
     Returns the new cards in order; none (and nothing written) when there is nothing to replace.
     """
@@ -392,8 +410,10 @@ def revise_upcoming(session_id, *, viewed_video: int, partner: str | None = None
         state = blueprint.state(state_name)
         # Seeded by session, batch and signal count: a seeded run revises the same way every time.
         rng = np.random.default_rng([session.id.int % 2**63, session.batch_count, signals])
-        picked = _pick(session, blueprint, state, len(upcoming), rng, also_seen=held)
-        replaced = list(zip(upcoming, picked))
+        picked = _pick(session, blueprint, state, len(upcoming), rng, also_seen=held,
+                       reconsider=frozenset(video for *_, video in upcoming))
+        replaced = [((row, batch, position), pick) for (row, batch, position, video), pick in zip(upcoming, picked)
+                    if pick[0].id != video]
         if not replaced:
             return []
         _record_revision(session, state_name, state.batch_type, replaced)
@@ -408,10 +428,10 @@ def revise_upcoming(session_id, *, viewed_video: int, partner: str | None = None
 
 # A view is followed by a revision, so these are written out as the batch's are (see above).
 
-def _upcoming(session: FeedSession, viewed_video: int) -> tuple[int, list[tuple[int, int, int]], frozenset[int]]:
-    """``(how many signals the session has, the impressions to replace as (id, batch number,
-    position) in order, the videos of every live impression after viewed_video's)``, in one
-    statement."""
+def _upcoming(session: FeedSession, viewed_video: int) -> tuple[int, list[tuple[int, int, int, int]], frozenset[int]]:
+    """``(how many signals the session has, the impressions to rank again as (id, batch number,
+    position, video) in order, the videos of every live impression after viewed_video's)``, in
+    one statement."""
     with connection.cursor() as cursor:
         cursor.execute(
             f"""WITH viewed AS (
@@ -425,7 +445,7 @@ def _upcoming(session: FeedSession, viewed_video: int) -> tuple[int, list[tuple[
                      WHERE i.session_id = %s AND NOT i.withdrawn
                 )
                 SELECT (SELECT count(*) FROM {Signal._meta.db_table} WHERE session_id = %s),
-                       (SELECT array_agg(ARRAY[l.id, l.batch_number, l.position] ORDER BY l.n) FROM later l
+                       (SELECT array_agg(ARRAY[l.id, l.batch_number, l.position, l.video_id] ORDER BY l.n) FROM later l
                          WHERE l.n > 1 AND NOT EXISTS (SELECT 1 FROM {Signal._meta.db_table} s
                                                         WHERE s.session_id = %s AND s.video_id = l.video_id)),
                        ARRAY(SELECT video_id FROM later)""",
@@ -436,20 +456,22 @@ def _upcoming(session: FeedSession, viewed_video: int) -> tuple[int, list[tuple[
 
 
 def _record_revision(session: FeedSession, state: str, batch_type: str, replaced) -> None:
-    """Withdraw the replaced impressions, store their replacements and the session's history
-    cycle, in one statement; like a batch, it does not wait for the WAL flush."""
+    """Withdraw the replaced impressions, then store their replacements and the session's history
+    cycle; like a batch, it does not wait for the WAL flush. A replacement may be a video
+    withdrawn earlier (never seen) or one moving to another place: its row is taken back."""
     now = timezone.now()
     with connection.cursor() as cursor:
+        # Two statements: one statement may not update a row twice (withdraw it, then take it back).
         cursor.execute(
-            f"""WITH withdrawn AS (
-                    UPDATE {Impression._meta.db_table} SET withdrawn = true WHERE id = ANY(%s)
-                ), revised AS (
+            f"""UPDATE {Impression._meta.db_table} SET withdrawn = true WHERE id = ANY(%s);
+                WITH revised AS (
                     INSERT INTO {Impression._meta.db_table}
                            (session_id, video_id, batch_number, position, cycle, source, similarity,
                             state, batch_type, withdrawn, created_at)
                     SELECT %s, video_id, batch_number, position, cycle, source, similarity, %s, %s, false, %s
                       FROM unnest(%s::bigint[], %s::int[], %s::int[], %s::int[], %s::text[], %s::float8[])
                            AS revised(video_id, batch_number, position, cycle, source, similarity)
+                    {_TAKE_BACK_WITHDRAWN}
                 )
                 UPDATE {FeedSession._meta.db_table} SET cycle = %s, updated_at = %s WHERE id = %s
              RETURNING set_config('synchronous_commit', 'off', true)""",
