@@ -1,0 +1,39 @@
+"""The shipped default algorithm ("evidence") on the real catalog, through the feed's services."""
+import uuid
+
+import numpy as np
+
+from algorithms.models import Algorithm
+from algorithms.selectors import default_algorithm, load_blueprint
+from catalog.models import Video
+from feed import services
+
+FITNESS_TAGS = ["fitness", "workout", "gym", "bodybuilding", "powerlifting", "fittok", "deadlift"]
+
+
+def test_evidence_is_the_default_and_seed_default_is_kept(catalog_db):
+    assert default_algorithm().slug == "evidence"
+    seed = load_blueprint(Algorithm.objects.get(slug="seed-default"))
+    assert [s.name for s in seed.states] == ["0", "H", "M", "L", "L-R"]
+    evidence = load_blueprint(default_algorithm())
+    assert evidence.signal("SKIP").polarity == -1 and evidence.signal("SKIP").weight > 0
+    assert evidence.thresholds.relative
+    assert all(s.batch_params.score_last_n > 0 and s.batch_params.creator_cap > 0 for s in evidence.states)
+
+
+def test_a_viewer_who_skips_everything_of_one_kind_stops_being_served_it(catalog_db):
+    fitness = set(Video.objects.filter(hashtags__name__in=FITNESS_TAGS).values_list("id", flat=True))
+    assert 0.1 < len(fitness) / Video.objects.count() < 0.2  # about one video in seven
+    session = services.start_session(algorithm="evidence", session_id=uuid.UUID(int=20261202))
+    rng = np.random.default_rng(5)
+    served_per_batch = []
+    for _ in range(10):
+        batch = services.next_batch(session.id)
+        served_per_batch.append([item.video.pk in fitness for item in batch.items])
+        for item in batch.items:
+            duration_ms = item.video.duration_s * 1000
+            watched = int(rng.integers(500, 1500)) if item.video.pk in fitness else duration_ms * 2
+            services.record_view(session.id, video_id=item.video.pk, event_id=uuid.UUID(int=int(rng.integers(2**62))),
+                                 watched_ms=max(1, min(watched, services.max_watched_ms(item.video.duration_s))))
+    later = [hit for batch in served_per_batch[5:] for hit in batch]
+    assert sum(later) <= 1, served_per_batch  # 25 cards; chance alone would serve about 3 or 4
