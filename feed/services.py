@@ -245,7 +245,8 @@ def _history(session: FeedSession, blueprint: machine.Blueprint,
     """What the session has done, in one statement: its last ``last_n`` signals that carry a
     vector (positive or negative), oldest first and weighted by the algorithm as it is now, the
     videos served in its current cycle (history exclusion; a card withdrawn before anyone saw it
-    does not count), and the creators of the last
+    goes back to the pool once the viewer has viewed a card past its place: until then the
+    client may still be showing it, having refused the replacement), and the creators of the last
     batch-size videos served (the per-creator cap counts them)."""
     specs = {s.name: s for s in blueprint.signals if s.polarity != machine.NEUTRAL}
     with connection.cursor() as cursor:
@@ -260,9 +261,15 @@ def _history(session: FeedSession, blueprint: machine.Blueprint,
                        (SELECT array_agg(vector ORDER BY id) FROM recent),
                        ARRAY(SELECT i.video_id FROM {Impression._meta.db_table} i
                               WHERE i.session_id = %s AND i.cycle = %s
-                                AND (NOT i.withdrawn OR EXISTS (SELECT 1 FROM {Signal._meta.db_table} s
-                                                                 WHERE s.session_id = i.session_id
-                                                                   AND s.video_id = i.video_id))),
+                                AND (NOT i.withdrawn
+                                     OR EXISTS (SELECT 1 FROM {Signal._meta.db_table} s
+                                                 WHERE s.session_id = i.session_id AND s.video_id = i.video_id)
+                                     OR ARRAY[i.batch_number, i.position] > (
+                                            SELECT coalesce(max(ARRAY[r.batch_number, r.position]), ARRAY[0, 0])
+                                              FROM {Impression._meta.db_table} r
+                                              JOIN {Signal._meta.db_table} s
+                                                ON s.session_id = r.session_id AND s.video_id = r.video_id
+                                             WHERE r.session_id = i.session_id AND NOT r.withdrawn))),
                        ARRAY(SELECT v.creator_id FROM {Impression._meta.db_table} i
                                JOIN {Video._meta.db_table} v ON v.id = i.video_id
                               WHERE i.session_id = %s AND NOT i.withdrawn ORDER BY i.id DESC LIMIT %s)""",

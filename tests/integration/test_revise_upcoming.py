@@ -170,7 +170,14 @@ def test_a_withdrawn_card_nobody_saw_goes_back_to_the_catalog(catalog_db):
     # The client showed withdrawn card 2 anyway: its view makes it seen for good.
     services.record_view(session.id, video_id=served[2], event_id=uuid.uuid4(), watched_ms=16_000)
 
-    locked = FeedSession.objects.select_related("algorithm").get(pk=session.pk)
-    _, seen, _ = services._history(locked, load_blueprint(locked.algorithm), 5)
-    assert served[3] not in seen and served[4] not in seen  # withdrawn, never shown
-    assert {served[0], served[1], served[2]} <= seen  # shown, on screen, and the one seen anyway
+    def seen():
+        locked = FeedSession.objects.select_related("algorithm").get(pk=session.pk)
+        return services._history(locked, load_blueprint(locked.algorithm), 5)[1]
+
+    # Withdrawn cards 3 and 4 may still be on the client's screen (a refused swap) until the
+    # viewer has viewed a card past their place.
+    assert {served[0], served[1], served[2], served[3], served[4]} <= seen()
+    later = [r.item.video.pk for r in services.revise_upcoming(session.id, viewed_video=served[2])]
+    view(session, later[-1])  # the card at place 4 (batch 1): past cards 3 and 4's old places
+    assert served[3] not in seen() and served[4] not in seen()  # withdrawn, never shown: back in the pool
+    assert {served[0], served[1], served[2]} <= seen()  # shown, on screen, and the one seen anyway
