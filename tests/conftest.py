@@ -77,7 +77,7 @@ def small_catalog(transactional_db, trending_path):
     Transactional tests flush every table when they end (data migrations included), so they
     cannot rely on the shared catalog and build this small one themselves.
     """
-    from algorithms.blueprints import SEED_BLUEPRINT
+    from algorithms.blueprints import LIBRARY_DIR, SEED_BLUEPRINT
     from algorithms.models import Algorithm
     from algorithms.services import save_blueprint
     from catalog.importers import import_records, read_records
@@ -85,11 +85,15 @@ def small_catalog(transactional_db, trending_path):
 
     Video.objects.all().delete()
     Creator.objects.all().delete()
+    EVIDENCE_BLUEPRINT = LIBRARY_DIR / "evidence_default.json"
     records, _ = read_records(trending_path)
     import_records(records[:80])
     call_command("embed", verbosity=0)
+    # As the migrations ship them: seed-default, and evidence as the default.
     if not Algorithm.objects.filter(slug="seed-default").exists():
-        save_blueprint(SEED_BLUEPRINT, slug="seed-default", make_default=True)
+        save_blueprint(SEED_BLUEPRINT, slug="seed-default")
+    if not Algorithm.objects.filter(slug="evidence").exists():
+        save_blueprint(EVIDENCE_BLUEPRINT.read_text(), slug="evidence", make_default=True)
 
 
 def database_url() -> str:

@@ -44,7 +44,7 @@ def viewer(small_catalog, monkeypatch):
     # Worker threads open their own connections: they must not outlive the test (the test
     # database is dropped at the end, which fails while a connection is open).
     monkeypatch.setitem(connection.settings_dict, "CONN_MAX_AGE", 0)
-    session = services.start_session()
+    session = services.start_session(algorithm="seed-default")  # its states are named below
     batch = services.next_batch(session.id)  # what the page showed
     store = SessionStore()
     store[FEED_SESSION_KEY] = str(session.id)
@@ -112,8 +112,12 @@ def test_views_are_acked_applied_once_and_refilled(viewer, channel_layer):
                                 "duration_ms": 9000, "remaining": 2, "batch": 1})
         ack = await tab.receive_json_from(timeout=TIMEOUT)
         assert (ack["event_id"], ack["signal"], ack["state"]) == (skip_event, "SKIP", "H")
+        # A revision frame only if the ranking changed (in H a neutral skip may change nothing).
         second_revision = await tab.receive_from(timeout=TIMEOUT)
-        fragment = await tab.receive_from(timeout=TIMEOUT)
+        if 'hx-swap-oob="outerHTML"' in second_revision:
+            fragment = await tab.receive_from(timeout=TIMEOUT)
+        else:
+            second_revision, fragment = "", second_revision
 
         # Asking again for the same batch on this connection gets the ack only.
         next_event = str(uuid.uuid4())
@@ -131,13 +135,14 @@ def test_views_are_acked_applied_once_and_refilled(viewer, channel_layer):
 
     first_revision, second_revision, fragment = async_to_sync(scenario)()
 
-    # Each view replaced the live cards after the one on screen, the second's among the first's.
+    # The first view replaced the random cards after the one on screen with H's picks; the
+    # second could only change cards after the new one on screen.
     assert [(b, p) for b, p, _ in revised_cards(first_revision)] == [(1, 2), (1, 3), (1, 4)]
-    assert [(b, p) for b, p, _ in revised_cards(second_revision)] == [(1, 3), (1, 4)]
+    assert {(b, p) for b, p, _ in revised_cards(second_revision)} <= {(1, 3), (1, 4)}
+    expected = {p: v for _, p, v in revised_cards(first_revision)} | {p: v for _, p, v in revised_cards(second_revision)}
     live_batch_one = list(Impression.objects.filter(session=session, batch_number=1, withdrawn=False)
                           .order_by("position").values_list("position", "video_id"))
-    assert live_batch_one == [(0, videos[0]), (1, videos[1]), (2, revised_cards(first_revision)[0][2]),
-                              *((p, v) for _, p, v in revised_cards(second_revision))]
+    assert live_batch_one == [(0, videos[0]), (1, videos[1]), *sorted(expected.items())]
 
     assert fragment.startswith('<div id="feed-cards" hx-swap-oob="beforeend">')
     served = re.findall(r'<article class="card" id="card-2-(\d)"[^>]*?data-video="(\d+)"', fragment, re.S)
@@ -158,9 +163,9 @@ REVISED_CARD = re.compile(
 
 
 def revised_cards(frame: str) -> list[tuple[int, int, int]]:
-    """(batch, position, video) of every card in a revision frame; nothing else is in it."""
+    """(batch, position, video) of every card in a revision frame ("" for none sent); nothing else is in it."""
     found = [tuple(map(int, m)) for m in REVISED_CARD.findall(frame)]
-    assert frame.count("<article") == len(found) > 0, frame[:500]
+    assert frame.count("<article") == len(found) and (found or not frame), frame[:500]
     return found
 
 

@@ -34,11 +34,11 @@ def test_data_persists_across_runs_and_two_processes_share_the_server(tmp_path):
     # Two processes at once on the same data directory: both connect, neither breaks the other.
     first = manage(data_dir, "shell", "-c", COUNT_ALGORITHMS)
     second = manage(data_dir, "shell", "-c", VECTOR_VERSION)
-    assert "algorithms 6" in finish(first)
+    assert "algorithms 7" in finish(first)
     assert "vector 0.6" in finish(second)
 
     # A later run finds what the first one wrote.
-    assert "algorithms 6" in finish(manage(data_dir, "shell", "-c", COUNT_ALGORITHMS))
+    assert "algorithms 7" in finish(manage(data_dir, "shell", "-c", COUNT_ALGORITHMS))
 
     # The last process to leave stops the server: nothing is left running on that directory.
     deadline = time.monotonic() + 20

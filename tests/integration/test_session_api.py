@@ -35,7 +35,7 @@ def signal(client, session, **body):
 
 
 def test_session_batch_and_signal_contract(catalog_db, api_client):
-    session = start(api_client)
+    session = start(api_client, algorithm="seed-default")
     assert session["algorithm"] == "seed-default" and session["state"] == "0"
     uuid.UUID(session["id"])
 
@@ -103,7 +103,7 @@ def test_errors_name_what_is_wrong(catalog_db, api_client):
 
 
 def test_a_resent_event_is_acknowledged_and_changes_nothing(catalog_db, api_client):
-    session = start(api_client)
+    session = start(api_client, algorithm="seed-default")
     video = batch(api_client, session)["items"][0]["id"]
     event = str(uuid.uuid4())
     first = signal(api_client, session, video=video, event_id=event, watched_ms=16000).json()
@@ -116,7 +116,7 @@ def test_a_resent_event_is_acknowledged_and_changes_nothing(catalog_db, api_clie
 
 
 def test_skipping_everything_walks_the_default_machine_toward_lr(catalog_db, api_client):
-    session = start(api_client)
+    session = start(api_client, algorithm="seed-default")
     states, random_share = [], []
     for _ in range(4):
         served = batch(api_client, session)
@@ -166,7 +166,7 @@ def test_batches_never_repeat_and_stay_full_when_the_catalog_is_nearly_seen(cata
 
 
 def test_live_edit_applies_to_the_next_batch(catalog_db, api_client):
-    session = start(api_client)
+    session = start(api_client, algorithm="seed-default")
     video = batch(api_client, session)["items"][0]["id"]
     signal(api_client, session, video=video, watched_ms=16000)  # -> H
     assert {i["reason"]["source"] for i in batch(api_client, session)["items"]} == {"ann"}

@@ -59,7 +59,7 @@ def test_a_view_of_most_of_a_short_video_is_high_attention_with_ratios(ratio_alg
 
 
 def test_the_seed_algorithm_judges_the_same_view_by_ms_alone_and_stores_its_duration(catalog_db, api_client):
-    session = start(api_client)
+    session = start(api_client, algorithm="seed-default")
     video = served_videos(api_client, session)[0]
     event_id = str(uuid.uuid4())
     response = signal(api_client, session, video=video, event_id=event_id, watched_ms=6000, duration_ms=7000)
