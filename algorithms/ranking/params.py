@@ -13,7 +13,7 @@ from dataclasses import dataclass, fields
 
 _UNIT_INTERVAL = ("r", "mu", "alpha", "apply_threshold", "mmr_lambda")
 _POSITIVE_INT = ("last_n", "n_topics")
-_NON_NEGATIVE_INT = ("score_last_n", "creator_cap")
+_NON_NEGATIVE_INT = ("score_last_n", "creator_cap", "max_queries")
 _BOOLEAN = ("apply_mmr", "popularity_weighted", "explore_regions")
 _NON_NEGATIVE = ("decay", "explore_bonus")
 _BOUNDED = {"kernel_width": (0.01, 1.0)}
@@ -104,7 +104,9 @@ class BatchParams:
       has not seen or rejected (the items of a sample farthest from that evidence), instead of
       being drawn uniformly;
     - ``creator_cap``: at most this many videos of one creator in a batch, counting the
-      previous batch's too (0 = no cap).
+      previous batch's too (0 = no cap);
+    - ``max_queries``: at most this many ANN queries per batch (the newest interests; each is an
+      index scan); 0 = one per targeted slot, as FirstBatch.
     """
 
     last_n: int = 5
@@ -122,6 +124,7 @@ class BatchParams:
     explore_bonus: float = 0.0
     explore_regions: bool = False
     creator_cap: int = 0
+    max_queries: int = 0
 
     @classmethod
     def from_mapping(cls, params: Mapping) -> "BatchParams":

@@ -102,12 +102,15 @@ def recall_ann(context: BatchContext, queries: Sequence[np.ndarray], k: int, sou
     """Items near ``queries`` (with ``mu`` noise and the ``apply_threshold`` floor), each once:
     in round-robin order across queries (each contributes its next-nearest in turn, so with
     several interests every one is represented), or with ``apply_mmr`` in query order with its
-    best similarity to any query, for ``diversify_mmr`` to order. At most
-    the ``k`` newest queries are searched: k slots can show at most k interests."""
+    best similarity to any query, for ``diversify_mmr`` to order. Each query finds up to
+    ``batch_size * OVERFETCH`` unseen items. At most
+    the ``k`` newest queries are searched (k slots can show at most k interests), and at most
+    ``max_queries`` when set."""
     params = context.params
     if k <= 0 or not queries:
         return []
-    queries = [add_noise(q, params.mu, context.rng) for q in queries[:k]]
+    limit = min(k, params.max_queries) if params.max_queries else k
+    queries = [add_noise(q, params.mu, context.rng) for q in queries[:limit]]
     # A threshold of 0 means "off" (FirstBatch), not "drop negative cosines".
     floor = params.apply_threshold if params.apply_threshold > 0 else -1.0
     results = context.catalog.search_many(queries, context.batch_size * OVERFETCH, context.excluded(), floor)

@@ -143,3 +143,25 @@ def test_new_params_parse_and_default_off():
     assert BatchParams.from_mapping({"score_last_n": 30, "creator_cap": 2.0, "explore_regions": True}) == BatchParams(
         score_last_n=30, creator_cap=2, explore_regions=True)
     assert (BatchParams().score_last_n, BatchParams().creator_cap, BatchParams().explore_bonus) == (0, 0, 0.0)
+
+
+class CountingCatalog(InMemoryCatalog):
+    """Records how many queries each search_many call carries."""
+
+    searches: list
+
+    def search_many(self, queries, k, exclude=frozenset(), min_similarity=-1.0):
+        self.searches.append((len(queries), k))
+        return super().search_many(queries, k, exclude, min_similarity)
+
+
+def test_max_queries_bounds_the_index_scans_of_a_batch():
+    vectors = np.vstack([cluster(e(c), 10, 0.05, c) for c in range(6)])
+    catalog = CountingCatalog(list(range(60)), vectors)
+    five_interests = [signal(e(c)) for c in range(5)]
+    for max_queries, expected in ((0, 5), (2, 2)):
+        catalog.searches = []
+        params = BatchParams(last_n=10, alpha=1.0, max_queries=max_queries, **EVIDENCE)
+        batch = build_batch("personalized", params, catalog, five_interests, 5, frozenset(), np.random.default_rng(0))
+        assert len(batch) == 5
+        assert [count for count, _ in catalog.searches] == [expected]
