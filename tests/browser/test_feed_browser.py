@@ -242,12 +242,13 @@ def test_leaving_a_card_revises_the_later_cards_but_never_the_one_on_screen(feed
     on_screen = page.locator("#card-1-1")
     on_screen.evaluate("card => { card.dataset.marker = 'kept'; }")  # the element itself, not a copy
     on_screen_html = on_screen.inner_html()
-    expect(page.locator("#card-1-4")).not_to_have_attribute("data-video", str(before[4][1]))
+    # (Random picks after a skip: a card keeps its place only if a draw picks its video again.)
+    page.wait_for_function("""olds => olds.some(([id, video]) => document.getElementById(id).dataset.video != video)""",
+                           arg=[[i, str(v)] for i, v in before[2:]])
     expect(feed).to_have_attribute("data-pending", "0")
     after = dom_cards(page)
     assert [i for i, _ in after] == [i for i, _ in before]  # same ids, none twice
     assert after[:2] == before[:2]
-    assert all(new != old for (_, new), (_, old) in zip(after[2:], before[2:]))
     assert after == live_cards(session)
     assert on_screen.get_attribute("data-marker") == "kept" and on_screen.inner_html() == on_screen_html
 

@@ -189,11 +189,15 @@ def test_a_views_ack_comes_first_then_the_cards_not_yet_shown_revised(viewer):
     revised = revised_cards(revision)
     live = list(Impression.objects.filter(session=session, withdrawn=False).order_by("batch_number", "position")
                 .values_list("batch_number", "position", "video_id"))
-    assert revised == live[2:] and [(b, p) for b, p, _ in revised] == [(1, 2), (1, 3), (1, 4)]
+    # Random picks after a skip: every card after the one on screen changes, unless the draw
+    # happened to pick the same video for its place again (then it is kept, not rewritten).
+    assert revised and {(b, p) for b, p, _ in revised} <= {(1, 2), (1, 3), (1, 4)}
+    assert set(revised) <= set(live[2:])
     assert live[:2] == [(1, 0, videos[0]), (1, 1, videos[1])]  # the card on screen stays
-    assert sorted(Impression.objects.filter(session=session, withdrawn=True).values_list("video_id", flat=True)) == (
-        sorted(videos[2:]))
-    assert not {v for _, _, v in revised} & set(videos)
+    replaced_videos = {videos[p] for _, p, _ in revised}
+    assert set(Impression.objects.filter(session=session, withdrawn=True).values_list("video_id", flat=True)) == (
+        replaced_videos - {v for _, _, v in live})
+    assert all(v != videos[p] for _, p, v in revised)
 
 
 def test_sockets_from_other_origins_are_refused(db):
