@@ -24,17 +24,9 @@ PERSONALIZED = "personalized"
 BIASED = "biased"
 
 Builder = Callable[[BatchContext, int], list[Candidate]]
+#: The builder of each batch type's targeted slots.
 BUILDERS: dict[str, Builder] = {}
-
-
-def builder(batch_type: str) -> Callable[[Builder], Builder]:
-    """Register the builder of ``batch_type``'s targeted slots (one per type)."""
-    def register(function: Builder) -> Builder:
-        if batch_type in BUILDERS:
-            raise ValueError(f"batch type '{batch_type}' already has a builder")
-        BUILDERS[batch_type] = function
-        return function
-    return register
+builder = stages.registrar(BUILDERS, "batch type")
 
 
 def _round_half_up(x: float) -> int:

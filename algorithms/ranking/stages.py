@@ -62,19 +62,22 @@ class BatchContext:
         return self.seen | self.taken
 
 
+def registrar(table: dict, kind: str):
+    """A decorator factory that registers functions in ``table`` by name, one function a name
+    (``@stage("recall_ann")``, ``@builder("personalized")``)."""
+    def named(name: str):
+        def register(function):
+            if name in table:
+                raise ValueError(f"{kind} '{name}' is already registered")
+            table[name] = function
+            return function
+        return register
+    return named
+
+
 Stage = Callable[..., list[Candidate]]
 STAGES: dict[str, Stage] = {}
-
-
-def stage(name: str) -> Callable[[Stage], Stage]:
-    """Register a stage under ``name`` (one name, one stage)."""
-    def register(function: Stage) -> Stage:
-        if name in STAGES:
-            raise ValueError(f"stage '{name}' is already registered")
-        STAGES[name] = function
-        function.stage_name = name
-        return function
-    return register
+stage = registrar(STAGES, "stage")
 
 
 def run(name: str, context: BatchContext, *args, **kwargs) -> list[Candidate]:

@@ -12,20 +12,10 @@ from algorithms.ranking import (
     InMemoryCatalog,
     build_batch,
 )
-from algorithms.vectors import WeightedSignal, normalize, normalize_rows
+from algorithms.vectors import WeightedSignal, normalize
 
-DIM = 8
+from handmade_vectors import cluster, e  # tests/unit is on the path (no __init__.py)
 
-
-def e(i):
-    v = np.zeros(DIM, dtype=np.float32)
-    v[i] = 1.0
-    return v
-
-
-def cluster(center, n, spread, seed):
-    rng = np.random.default_rng(seed)
-    return normalize_rows(normalize(center) + spread * rng.standard_normal((n, DIM)))
 
 
 def like(vector, weight=8.0, polarity=1):

@@ -5,20 +5,10 @@ import pytest
 from algorithms.ranking import BATCH_TYPES, BUILDERS, STAGES, BatchParams, InMemoryCatalog, build_batch, param_errors
 from algorithms.ranking.evidence import Evidence, EvidenceScores
 from algorithms.ranking.stages import BatchContext, run
-from algorithms.vectors import WeightedSignal, normalize, normalize_rows
+from algorithms.vectors import WeightedSignal, normalize
 
-DIM = 8
+from handmade_vectors import cluster, e  # tests/unit is on the path (no __init__.py)
 
-
-def e(i):
-    v = np.zeros(DIM, dtype=np.float32)
-    v[i] = 1.0
-    return v
-
-
-def cluster(center, n, spread, seed):
-    rng = np.random.default_rng(seed)
-    return normalize_rows(normalize(center) + spread * rng.standard_normal((n, DIM)))
 
 
 def signal(vector, weight=20.0, polarity=1):
