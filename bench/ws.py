@@ -12,6 +12,7 @@ stress test. When the viewer is two cards from the end, that view also asks for 
 Measured, per N:
 - ack latency: a view sent -> its ack received (p50 / p95 / p99);
 - refill latency: the view that asks for the next batch -> the batch's HTML received;
+- cards revised: replacements of cards not reached yet (swapped in place, as the page does);
 - events lost: views sent whose signal is not in the database once the server is idle (must be
   0); views still unacknowledged when the viewer closed (late, or lost) are counted apart;
 - the server's CPU time per view (its capacity), and this client's own event-loop lag.
@@ -56,7 +57,7 @@ BATCH_WAIT_S = 60  # a viewer on its last card waits this long for the next batc
 DRAIN_S = 120  # after its last view, a viewer waits this long for its acks before closing
 # (watched ms, share): HIGH_ATTN, MID_ATTN, LOW_ATTN, SKIP with the default thresholds.
 WATCH_TIMES = [(16_000, 0.3), (13_000, 0.2), (10_000, 0.2), (2_000, 0.3)]
-CARD = re.compile(r'data-video="(\d+)" data-batch="(\d+)"')
+CARD = re.compile(r'id="card-(\d+)-(\d+)"[^>]*?data-video="(\d+)"', re.S)
 
 
 def percentiles(samples_ms: list[float]) -> dict:
@@ -193,6 +194,8 @@ async def watch(viewer: dict, port: int, views: int, pace: dict, results: dict, 
     ws = Socket()
     await ws.open(port, viewer["cookie"])
     cards, last_batch = list(viewer["cards"]), viewer["batch"]
+    places = [(viewer["batch"], position) for position in range(len(cards))]  # (batch, position) of each card
+    on_screen = 0  # the index of the card the viewer is on
     sent: dict[str, float] = {}      # event_id -> when sent, until acked
     refill_asked: float | None = None
     refill_event: str | None = None
@@ -210,10 +213,18 @@ async def watch(viewer: dict, port: int, views: int, pace: dict, results: dict, 
                     results["errors"].append(message)
                     if message.get("event_id") == refill_event:
                         refill_asked = None  # the refill failed: ask again with the next view
+            elif 'hx-swap-oob="outerHTML"' in frame:
+                # Cards not reached yet, re-ranked after a view: swapped in place, as the page does
+                # (never the card on screen or one before it).
+                revised = {(int(b), int(p)): int(video) for b, p, video in CARD.findall(frame)}
+                for i in range(on_screen + 1, len(cards)):
+                    cards[i] = revised.get(places[i], cards[i])
+                results["revised"] += len(revised)
             else:
                 found = CARD.findall(frame)
-                cards.extend(int(video) for video, _ in found)
-                last_batch = max(int(batch) for _, batch in found)
+                cards.extend(int(video) for _, _, video in found)
+                places.extend((int(b), int(p)) for b, p, _ in found)
+                last_batch = max(int(batch) for batch, _, _ in found)
                 if refill_asked is not None:
                     results["refill_ms"].append((now - refill_asked) * 1000)
                     refill_asked = None
@@ -242,6 +253,7 @@ async def watch(viewer: dict, port: int, views: int, pace: dict, results: dict, 
             event.update(remaining=remaining, batch=last_batch)
             refill_asked, refill_event = time.perf_counter(), event["event_id"]
         sent[event["event_id"]] = time.perf_counter()
+        on_screen = index + 1
         ws.send(event)
         results["sent"] += 1
         results["sent_ids"].append(event["event_id"])
@@ -258,7 +270,7 @@ async def watch(viewer: dict, port: int, views: int, pace: dict, results: dict, 
 
 async def run_viewers(viewers: list[dict], port: int, views: int, pace: dict) -> dict:
     results = {"ack_ms": [], "refill_ms": [], "errors": [], "sent": 0, "unacked": 0, "stalled": 0,
-               "sent_ids": []}
+               "sent_ids": [], "revised": 0}
     start = asyncio.Event()
     tasks = []
     for chunk in range(0, len(viewers), 50):  # open the sockets 50 at a time, then start together
@@ -354,6 +366,7 @@ def run(n: int, views: int, pace: dict, channel_layer: str, profile: bool = Fals
         "client_loop_lag_ms": percentiles(results["client_lag_ms"]),
         "ack_ms": ack, "refill_ms": refill, "lost": lost, "unacked_at_end": results["unacked"],
         "stalled_viewers": results["stalled"],
+        "revised_cards": results["revised"],
         "errors": results["errors"][:5],
         "error_count": len(results["errors"]),
     }
@@ -399,6 +412,7 @@ def main():
           "batch p99": r["refill_ms"]["p99"], "server CPU ms/view": r["server_cpu_ms_per_view"],
           "client lag p95": r["client_loop_lag_ms"]["p95"],
           "lost": r["lost"], "unacked": r["unacked_at_end"], "stalled": r["stalled_viewers"],
+          "revised": r.get("revised_cards", ""),
           "errors": r["error_count"]} for r in results],
     )
     for r in results:
