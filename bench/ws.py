@@ -218,8 +218,9 @@ async def watch(viewer: dict, port: int, views: int, pace: dict, results: dict, 
                 # (never the card on screen or one before it).
                 revised = {(int(b), int(p)): int(video) for b, p, video in CARD.findall(frame)}
                 for i in range(on_screen + 1, len(cards)):
-                    cards[i] = revised.get(places[i], cards[i])
-                results["revised"] += len(revised)
+                    if places[i] in revised:
+                        cards[i] = revised[places[i]]
+                        results["revised"] += 1
             else:
                 found = CARD.findall(frame)
                 cards.extend(int(video) for _, _, video in found)

@@ -165,14 +165,14 @@ class VideoCatalog:
     default it follows the catalog's size and the number of queries (``SearchBreadth``). With
     ``vectors_with_search`` the searches also read the vectors of the videos they find and keep
     them, so that ``vectors`` of those (what MMR asks for next) costs no statement of its own;
-    one instance then serves one batch.
+    one instance then serves one batch. ``creators`` of those videos are kept the same way.
     """
 
     def __init__(self, ef_search: int | None = None, *, vectors_with_search: bool = False):
         self.ef_search = ef_search
         self.vectors_with_search = vectors_with_search
         self._found_vectors: dict[int, bytes] = {}
-        self._creators: dict[int, int] = {}
+        self._creators: dict[int, int | None] = {}
 
     def search(self, query, k: int, exclude: frozenset[int] = frozenset(), min_similarity: float = -1.0):
         """Nearest unseen videos to ``query``: ``[(id, cosine)]``, nearest first (see ``search_many``)."""

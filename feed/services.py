@@ -240,14 +240,15 @@ def _current_state(session: FeedSession, blueprint: machine.Blueprint) -> str:
 # A batch is served every few views, so its statements are written out: on a small machine an
 # ORM query costs about 1 ms of Python, several times the statement itself (bench/batch.py).
 
-def _history(session: FeedSession, blueprint: machine.Blueprint,
-             last_n: int) -> tuple[list[WeightedSignal], frozenset[int], list[int]]:
+def _history(session: FeedSession, blueprint: machine.Blueprint, last_n: int,
+             reconsider: frozenset[int] = frozenset()) -> tuple[list[WeightedSignal], frozenset[int], list[int]]:
     """What the session has done, in one statement: its last ``last_n`` signals that carry a
     vector (positive or negative), oldest first and weighted by the algorithm as it is now, the
     videos served in its current cycle (history exclusion; a card withdrawn before anyone saw it
     goes back to the pool once the viewer has viewed a card past its place: until then the
     client may still be showing it, having refused the replacement), and the creators of the last
-    batch-size videos served (the per-creator cap counts them)."""
+    batch-size videos served in serving order, but those in ``reconsider`` (being ranked again):
+    the per-creator cap counts them."""
     specs = {s.name: s for s in blueprint.signals if s.polarity != machine.NEUTRAL}
     with connection.cursor() as cursor:
         cursor.execute(
@@ -269,11 +270,13 @@ def _history(session: FeedSession, blueprint: machine.Blueprint,
                                               FROM {Impression._meta.db_table} r
                                               JOIN {Signal._meta.db_table} s
                                                 ON s.session_id = r.session_id AND s.video_id = r.video_id
-                                             WHERE r.session_id = i.session_id AND NOT r.withdrawn))),
+                                             WHERE r.session_id = %s AND NOT r.withdrawn))),
                        ARRAY(SELECT v.creator_id FROM {Impression._meta.db_table} i
                                JOIN {Video._meta.db_table} v ON v.id = i.video_id
-                              WHERE i.session_id = %s AND NOT i.withdrawn ORDER BY i.id DESC LIMIT %s)""",
-            [session.pk, list(specs), last_n, session.pk, session.cycle, session.pk, session.algorithm.batch_size],
+                              WHERE i.session_id = %s AND NOT i.withdrawn AND NOT (i.video_id = ANY(%s))
+                              ORDER BY i.batch_number DESC, i.position DESC LIMIT %s)""",
+            [session.pk, list(specs), last_n, session.pk, session.cycle, session.pk, session.pk,
+             list(reconsider), session.algorithm.batch_size],
         )
         kinds, vectors, seen, recent_creators = cursor.fetchone()
     signals = [
@@ -285,7 +288,7 @@ def _history(session: FeedSession, blueprint: machine.Blueprint,
 
 #: Serving a video whose card was withdrawn before anyone saw it (``revise_upcoming``) takes its
 #: impression row back (one row per video and cycle), at its new place.
-_TAKE_BACK_WITHDRAWN = f"""ON CONFLICT (session_id, cycle, video_id) DO UPDATE
+_TAKE_BACK_WITHDRAWN = """ON CONFLICT (session_id, cycle, video_id) DO UPDATE
                        SET batch_number = EXCLUDED.batch_number, position = EXCLUDED.position,
                            source = EXCLUDED.source, similarity = EXCLUDED.similarity, state = EXCLUDED.state,
                            batch_type = EXCLUDED.batch_type, withdrawn = false, created_at = EXCLUDED.created_at"""
@@ -331,7 +334,7 @@ def _pick(session: FeedSession, blueprint: machine.Blueprint, state: machine.Sta
     (``session.cycle`` is advanced; the caller stores it) to fill the batch.
     """
     params = state.batch_params
-    signals, seen, recent_creators = _history(session, blueprint, max(params.last_n, params.score_last_n))
+    signals, seen, recent_creators = _history(session, blueprint, max(params.last_n, params.score_last_n), reconsider)
     seen = (seen - reconsider) | (also_seen - reconsider)
     bias = []
     if state.batch_type == BIASED and session.bias_vector is not None:
@@ -409,15 +412,15 @@ def revise_upcoming(session_id, *, viewed_video: int, partner: str | None = None
     """
     with _session_transaction():
         session = _locked_session(session_id, partner)
-        signals, upcoming, held = _upcoming(session, viewed_video)
+        signal_count, upcoming, ahead = _upcoming(session, viewed_video)
         if not upcoming:
             return []
         blueprint = _blueprint_of(session)
         state_name = _current_state(session, blueprint)
         state = blueprint.state(state_name)
         # Seeded by session, batch and signal count: a seeded run revises the same way every time.
-        rng = np.random.default_rng([session.id.int % 2**63, session.batch_count, signals])
-        picked = _pick(session, blueprint, state, len(upcoming), rng, also_seen=held,
+        rng = np.random.default_rng([session.id.int % 2**63, session.batch_count, signal_count])
+        picked = _pick(session, blueprint, state, len(upcoming), rng, also_seen=ahead,
                        reconsider=frozenset(video for *_, video in upcoming))
         replaced = [((row, batch, position), pick) for (row, batch, position, video), pick in zip(upcoming, picked)
                     if pick[0].id != video]
@@ -458,8 +461,8 @@ def _upcoming(session: FeedSession, viewed_video: int) -> tuple[int, list[tuple[
                        ARRAY(SELECT video_id FROM later)""",
             [session.pk, viewed_video, session.pk, session.pk, session.pk],
         )
-        signals, upcoming, held = cursor.fetchone()
-    return signals, [tuple(row) for row in upcoming or ()], frozenset(held)
+        signal_count, upcoming, ahead = cursor.fetchone()
+    return signal_count, [tuple(row) for row in upcoming or ()], frozenset(ahead)
 
 
 def _record_revision(session: FeedSession, state: str, batch_type: str, replaced) -> None:

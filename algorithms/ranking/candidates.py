@@ -19,8 +19,9 @@ class Candidate:
 
     ``similarity`` is the cosine to the query that found the item (the user, bias or topic
     vector), None for random picks. ``source`` is one of the ``SOURCE_*`` names. ``score`` and
-    its ``parts`` are set by evidence ranking (``evidence.EvidenceScores``) and kept for the
-    "why this video" overlay and the partner API; ``creator`` feeds the per-creator cap.
+    its ``parts`` are set by evidence ranking (``evidence.EvidenceScores``), to explain a pick
+    (the "why this video" overlay, the partner API); ``creator`` is set by the stages that
+    apply the per-creator cap.
     """
 
     id: int

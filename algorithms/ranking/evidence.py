@@ -97,8 +97,8 @@ class EvidenceScores:
     def bonus(self) -> np.ndarray:
         return self.explore_bonus / np.sqrt(1.0 + self.density)
 
-    def score(self, bonus_scale: float = 1.0) -> np.ndarray:
-        return self.liked + bonus_scale * self.bonus
+    def score(self) -> np.ndarray:
+        return self.liked + self.bonus
 
     def parts(self, i: int) -> dict[str, float]:
         """What made candidate ``i``'s score, for explanations."""
@@ -108,6 +108,12 @@ class EvidenceScores:
             "skipped_near": round(float(self.negative[i]), 4),
             "explore": round(float(self.bonus[i]), 4),
         }
+
+    def count_as_shown(self, vectors: np.ndarray) -> None:
+        """Count ``vectors`` (items already in the batch) as shown, with no outcome: only the
+        bonus near them falls."""
+        if len(vectors):
+            self.density = self.density + kernel(self.vectors, np.asarray(vectors, dtype=np.float32), self.width).sum(axis=1)
 
     def pick(self, i: int) -> None:
         liked = float(self.liked[i])

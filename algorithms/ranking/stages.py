@@ -1,13 +1,12 @@
 """Ranking stages: plain functions over candidate lists, looked up by name and timed.
 
 Every stage takes the ``BatchContext`` (what it needs to know about the viewer and the catalog)
-and returns candidates; builders (``builders``) chain them per batch type, and the partner
-funnel reuses them. ``STAGES`` maps a stage's name to it; calling a stage through ``run``
+and returns candidates; builders (``builders``) chain them per batch type (and the partner
+funnel is to reuse them). ``STAGES`` maps a stage's name to it; calling a stage through ``run``
 adds its wall time to ``context.timings`` under its name.
 """
 from __future__ import annotations
 
-import math
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -15,8 +14,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..vectors import WeightedSignal, add_noise, interest_vectors, mmr, normalize, user_vector
-from .candidates import SOURCE_ANN, SOURCE_BIAS, SOURCE_EXPLORE, SOURCE_RANDOM, SOURCE_TOPIC, Candidate
+from ..vectors import WeightedSignal, add_noise, mmr, normalize, user_vector
+from .candidates import SOURCE_ANN, SOURCE_EXPLORE, SOURCE_RANDOM, SOURCE_TOPIC, Candidate
 from .catalog import Catalog
 from .evidence import Evidence, EvidenceScores
 from .params import BatchParams
@@ -35,16 +34,18 @@ TOPIC_TEMPERATURE = 0.2
 #: slot besides the recalled ones: enough that some lie in regions the viewer has not been
 #: shown, few enough that reading their vectors stays cheap.
 EXPLORE_SAMPLE_PER_SLOT = 8
-#: Region exploration ranks its sample by ``liked + REGION_BONUS_SCALE * bonus``: mostly by
-#: how little the viewer has been shown near an item, then by what they have not rejected.
-REGION_BONUS_SCALE = 4.0
+#: Region exploration ranks its sample with this exploration bonus, whatever the state's
+#: ``explore_bonus``: mostly by how little the viewer has been shown near an item, then by what
+#: they have not rejected.
+REGION_EXPLORE_BONUS = 4.0
 
 
 @dataclass
 class BatchContext:
     """What the stages of one batch know. ``signals`` are chronological (oldest first);
-    ``taken`` grows as stages pick items, so a later stage never repeats one; ``recent_creators``
-    are the creators of the previous batch (the per-creator cap counts them)."""
+    ``taken`` grows as stages pick items, so a later stage never repeats one; ``creator_counts``
+    starts from ``recent_creators`` (the previous batch's) and grows with every item a capped
+    stage picks, so the per-creator cap holds across the stages of one batch."""
 
     params: BatchParams
     catalog: Catalog
@@ -56,7 +57,10 @@ class BatchContext:
     recent_creators: Sequence[int | None] = ()
     timings: dict[str, float] = field(default_factory=dict)
     taken: set[int] = field(default_factory=set)
-    scores: EvidenceScores | None = None
+    creator_counts: Counter = field(init=False)
+
+    def __post_init__(self):
+        self.creator_counts = Counter(c for c in self.recent_creators if c is not None)
 
     def excluded(self) -> frozenset[int]:
         return self.seen | self.taken
@@ -174,35 +178,36 @@ def recall_topics(context: BatchContext, k: int) -> list[Candidate]:
 
 # --- score, diversify, cap -------------------------------------------------------------------
 
-def _evidence_scores(context: BatchContext, pool: Sequence[Candidate]) -> EvidenceScores:
+def _evidence_scores(context: BatchContext, pool: Sequence[Candidate], explore_bonus: float) -> EvidenceScores:
     params = context.params
-    dim = context.signals[0].vector.shape[-1] if context.signals else None
     evidence = Evidence.from_signals(context.signals, params.score_last_n, params.decay)
-    vectors = context.catalog.vectors([c.id for c in pool]) if pool else np.zeros((0, dim or 1), dtype=np.float32)
-    return EvidenceScores(vectors, evidence, params.kernel_width, params.explore_bonus)
-
-
-def _creator_counts(context: BatchContext) -> Counter:
-    return Counter(c for c in context.recent_creators if c is not None)
+    return EvidenceScores(context.catalog.vectors([c.id for c in pool]), evidence, params.kernel_width, explore_bonus)
 
 
 @stage("rank_by_evidence")
 def rank_by_evidence(context: BatchContext, pool: Sequence[Candidate], k: int, *, source: str | None = None,
-                     bonus_scale: float = 1.0) -> list[Candidate]:
+                     explore_bonus: float | None = None) -> list[Candidate]:
     """Pick ``k`` of ``pool`` one at a time by evidence score (``evidence``), each pick counted
     as evidence for the next (so a batch does not stack near-duplicates), within the
-    per-creator cap. Picks keep their score and its parts; ``source`` relabels them."""
-    pool = [c for c in dict((c.id, c) for c in pool).values() if c.id not in context.excluded()]
+    per-creator cap. Picks keep their score and its parts; ``source`` relabels them;
+    ``explore_bonus`` replaces the state's."""
+    unique: dict[int, Candidate] = {}
+    for c in pool:
+        unique.setdefault(c.id, c)  # the first finder: a recalled item also drawn at random stays recalled
+    pool = [c for c in unique.values() if c.id not in context.excluded()]
     if k <= 0 or not pool:
         return []
-    scores = _evidence_scores(context, pool)
+    scores = _evidence_scores(context, pool, context.params.explore_bonus if explore_bonus is None else explore_bonus)
+    # This batch's earlier picks (another stage's) are shown too: go elsewhere.
+    earlier = sorted(context.taken - context.seen)
+    scores.count_as_shown(context.catalog.vectors(earlier) if earlier else [])
     creators = context.catalog.creators([c.id for c in pool])
-    counts = _creator_counts(context)
+    counts = context.creator_counts
     cap = context.params.creator_cap
     available = np.ones(len(pool), dtype=bool)
     chosen: list[Candidate] = []
     while len(chosen) < k:
-        values = np.where(available, scores.score(bonus_scale), -np.inf)
+        values = np.where(available, scores.score(), -np.inf)
         if cap:
             capped = np.array([creator is not None and counts[creator] >= cap for creator in creators])
             values = np.where(capped, -np.inf, values)
@@ -236,7 +241,7 @@ def cap_creators(context: BatchContext, ordered: Sequence[Candidate], k: int) ->
     if not cap:
         chosen = list(ordered[:max(0, k)])
     else:
-        counts = _creator_counts(context)
+        counts = context.creator_counts
         creators = context.catalog.creators([c.id for c in ordered])
         chosen = []
         for c, creator in zip(ordered, creators):
@@ -254,8 +259,9 @@ def cap_creators(context: BatchContext, ordered: Sequence[Candidate], k: int) ->
 @stage("explore")
 def explore(context: BatchContext, k: int) -> list[Candidate]:
     """``k`` exploration items: with ``explore_regions``, the items of a random sample that lie
-    where the viewer has been shown least and rejected least (``evidence``, bonus-weighted);
-    else uniformly random (or popularity-weighted) unseen items."""
+    where the viewer has been shown least (the last ``score_last_n`` signals, and this batch's
+    earlier picks) and rejected least (``evidence``, ranked with ``REGION_EXPLORE_BONUS``), within
+    the per-creator cap; else uniformly random (or popularity-weighted) unseen items."""
     if k <= 0:
         return []
     if not context.params.explore_regions:
@@ -263,11 +269,7 @@ def explore(context: BatchContext, k: int) -> list[Candidate]:
         context.taken.update(c.id for c in chosen)
         return chosen
     sample = recall_random(context, k * EXPLORE_SAMPLE_PER_SLOT)
-    # Already-picked items of this batch are evidence too: exploration goes elsewhere.
-    evidence_context = context
-    return rank_by_evidence(evidence_context, sample, k, source=SOURCE_EXPLORE,
-                            bonus_scale=REGION_BONUS_SCALE / max(context.params.explore_bonus, 1e-9)
-                            if context.params.explore_bonus > 0 else REGION_BONUS_SCALE)
+    return rank_by_evidence(context, sample, k, source=SOURCE_EXPLORE, explore_bonus=REGION_EXPLORE_BONUS)
 
 
 @stage("fill")

@@ -41,8 +41,9 @@ def test_an_empty_or_unembedded_catalog_is_refused(catalog_db, tmp_path):
 
 @pytest.fixture
 def demo_catalog(transactional_db):
-    """The demo catalog (300 videos, 12 topics), embedded, and the shipped seed algorithm."""
-    from algorithms.blueprints import SEED_BLUEPRINT
+    """The demo catalog (300 videos, 12 topics), embedded, and the shipped algorithms: evidence
+    (the default) and seed-default, whatever an earlier test's flush left."""
+    from algorithms.blueprints import LIBRARY_DIR, SEED_BLUEPRINT
     from algorithms.models import Algorithm
     from algorithms.services import save_blueprint
     from catalog.importers import import_records, read_records
@@ -54,7 +55,9 @@ def demo_catalog(transactional_db):
     import_records(records)
     call_command("embed", verbosity=0)
     if not Algorithm.objects.filter(slug="seed-default").exists():
-        save_blueprint(SEED_BLUEPRINT, slug="seed-default", make_default=True)
+        save_blueprint(SEED_BLUEPRINT, slug="seed-default")
+    if not Algorithm.objects.filter(slug="evidence").exists():
+        save_blueprint((LIBRARY_DIR / "evidence_default.json").read_text(), slug="evidence", make_default=True)
 
 
 def test_on_the_demo_catalog_the_feed_finds_each_topic_far_above_chance(demo_catalog, tmp_path, capsys):
@@ -81,10 +84,12 @@ def test_on_the_demo_catalog_the_feed_finds_each_topic_far_above_chance(demo_cat
     assert output.with_suffix(".png").read_bytes()[:4] == b"\x89PNG"
     assert len(result["tastes"]) == 12
     feeds = result["feeds"]
-    assert set(feeds) == {"seed-default", "random", "ceiling"}
-    default = feeds["seed-default"]["mean"]
-    assert len(default["per_batch"]) == 6
-    assert default["window_mean"] <= feeds["ceiling"]["mean"]["window_mean"]
-    assert default["window_mean"] >= 3 * feeds["random"]["mean"]["window_mean"]
-    assert default["lift"] >= 3
+    assert set(feeds) == {"evidence", "seed-default", "random", "ceiling"}  # the default, then seed-default
+    for slug in ("evidence", "seed-default"):
+        mean = feeds[slug]["mean"]
+        assert len(mean["per_batch"]) == 6
+        # (Not bounded by the ceiling's window mean: the ceiling serves a small taste in batches
+        # 1-5 and runs out; a feed that finds it in batch 2 still serves it in batch 6.)
+        assert mean["window_mean"] >= 3 * feeds["random"]["mean"]["window_mean"], slug
+        assert mean["lift"] >= 3, slug
     assert FeedSession.objects.count() == 0

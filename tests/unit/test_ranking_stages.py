@@ -155,3 +155,26 @@ def test_max_queries_bounds_the_index_scans_of_a_batch():
         batch = build_batch("personalized", params, catalog, five_interests, 5, frozenset(), np.random.default_rng(0))
         assert len(batch) == 5
         assert [count for count, _ in catalog.searches] == [expected]
+
+
+def test_the_creator_cap_holds_across_the_stages_of_a_batch():
+    # One creator owns 6 of the 10 videos of every cluster: targeted and exploration slots both
+    # want them, and together they may take two.
+    vectors = np.vstack([cluster(e(c), 10, 0.05, c) for c in range(6)])
+    ids = list(range(60))
+    creators = [7 if i % 10 < 6 else 1000 + i for i in ids]
+    catalog = InMemoryCatalog(ids, vectors, creators=creators)
+    params = BatchParams(last_n=3, alpha=1.0, r=0.4, explore_regions=True, explore_bonus=0.3, creator_cap=2, **EVIDENCE)
+    for seed in range(30):
+        batch = build_batch("personalized", params, catalog, [signal(e(0))], 5, frozenset(), np.random.default_rng(seed))
+        assert len(batch) == 5
+        assert catalog.creators([c.id for c in batch]).count(7) <= 2, seed
+
+
+def test_exploration_goes_where_the_batch_has_not_already_gone(clusters):
+    # The targeted slots fill up near e0 (cluster 0); the exploration slots go elsewhere.
+    params = BatchParams(last_n=3, alpha=1.0, r=0.4, explore_regions=True, explore_bonus=0.3, **EVIDENCE)
+    for seed in range(10):
+        batch = build_batch("personalized", params, clusters, [signal(e(0))], 5, frozenset(), np.random.default_rng(seed))
+        explored = [c for c in batch if c.source == "explore"]
+        assert len(explored) == 2 and all(cluster_of(c.id) != 0 for c in explored), seed
