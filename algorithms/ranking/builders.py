@@ -43,6 +43,8 @@ def _around(context: BatchContext, queries: list[np.ndarray], k: int, source: st
         return []
     recalled = run("recall_ann", context, queries, k, source) if queries else []
     if params.score_last_n > 0:
+        if not recalled:
+            return run("explore", context, k)  # no interest yet: every slot explores
         sample = []
         if params.explore_bonus > 0 or not recalled:
             sample = run("recall_random", context, k * stages.EXPLORE_SAMPLE_PER_SLOT)

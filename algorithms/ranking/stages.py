@@ -17,7 +17,7 @@ import numpy as np
 from ..vectors import WeightedSignal, add_noise, mmr, normalize, user_vector
 from .candidates import SOURCE_ANN, SOURCE_EXPLORE, SOURCE_RANDOM, SOURCE_TOPIC, Candidate
 from .catalog import Catalog
-from .evidence import Evidence, EvidenceScores
+from .evidence import PRIOR_WEIGHT, Evidence, EvidenceScores
 from .params import BatchParams
 
 # Personalised recall fetches this many times the batch size per query, so
@@ -34,10 +34,9 @@ TOPIC_TEMPERATURE = 0.2
 #: slot besides the recalled ones: enough that some lie in regions the viewer has not been
 #: shown, few enough that reading their vectors stays cheap.
 EXPLORE_SAMPLE_PER_SLOT = 8
-#: Region exploration ranks its sample with this exploration bonus, whatever the state's
-#: ``explore_bonus``: mostly by how little the viewer has been shown near an item, then by what
-#: they have not rejected.
-REGION_EXPLORE_BONUS = 4.0
+#: Coverage (kernel mass of shown videos, a skip counting twice) above which an item lies near
+#: something the viewer was shown: at the kernel width of 0.2, one shown video at cosine 0.86.
+NEAR_COVERED = 0.5
 
 
 @dataclass
@@ -258,18 +257,47 @@ def cap_creators(context: BatchContext, ordered: Sequence[Candidate], k: int) ->
 
 @stage("explore")
 def explore(context: BatchContext, k: int) -> list[Candidate]:
-    """``k`` exploration items: with ``explore_regions``, the items of a random sample that lie
-    where the viewer has been shown least (the last ``score_last_n`` signals, and this batch's
-    earlier picks) and rejected least (``evidence``, ranked with ``REGION_EXPLORE_BONUS``), within
-    the per-creator cap; else uniformly random (or popularity-weighted) unseen items."""
+    """``k`` exploration items: with ``explore_regions``, drawn at random from the half of a
+    random sample least covered (and never from what lies near a video already shown, when
+    anything else is left) by what the viewer has been shown and has rejected (the last
+    ``score_last_n`` signals, and this batch's earlier picks), within the per-creator cap; else
+    uniformly random (or popularity-weighted) unseen items.
+
+    Drawn, not the most remote: a uniform sample holds the catalog's regions in proportion to
+    their size, so a large region the viewer has not tried is found as often as it should be,
+    where "farthest from everything shown" would keep picking outliers."""
     if k <= 0:
         return []
     if not context.params.explore_regions:
         chosen = recall_random(context, k)
         context.taken.update(c.id for c in chosen)
         return chosen
-    sample = recall_random(context, k * EXPLORE_SAMPLE_PER_SLOT)
-    return rank_by_evidence(context, sample, k, source=SOURCE_EXPLORE, explore_bonus=REGION_EXPLORE_BONUS)
+    pool = [c for c in recall_random(context, k * EXPLORE_SAMPLE_PER_SLOT) if c.id not in context.excluded()]
+    if not pool:
+        return []
+    scores = _evidence_scores(context, pool, explore_bonus=0.0)
+    earlier = sorted(context.taken - context.seen)
+    scores.count_as_shown(context.catalog.vectors(earlier) if earlier else [])
+    creators = context.catalog.creators([c.id for c in pool])
+    counts, cap = context.creator_counts, context.params.creator_cap
+    available = np.ones(len(pool), dtype=bool)
+    chosen: list[Candidate] = []
+    while len(chosen) < k:
+        allowed = available & np.array([not (cap and creator is not None and counts[creator] >= cap)
+                                        for creator in creators])
+        if not allowed.any():
+            break
+        # Shown near it, and rejected near it (a skip weighs as much as the prior).
+        covered = scores.density + scores.negative / PRIOR_WEIGHT
+        limit = max(covered[allowed].min(), min(np.median(covered[allowed]), NEAR_COVERED))
+        best = next(i for i in range(len(pool)) if allowed[i] and covered[i] <= limit)  # the sample's order is random
+        c = pool[best]
+        chosen.append(Candidate(c.id, None, SOURCE_EXPLORE, None, scores.parts(best), creators[best]))
+        available[best] = False
+        counts[creators[best]] += 1
+        context.taken.add(c.id)
+        scores.count_as_shown(scores.vectors[best:best + 1])
+    return chosen
 
 
 @stage("fill")
