@@ -45,9 +45,7 @@ def _around(context: BatchContext, queries: list[np.ndarray], k: int, source: st
     if params.score_last_n > 0:
         if not recalled:
             return run("explore", context, k)  # no interest yet: every slot explores
-        sample = []
-        if params.explore_bonus > 0 or not recalled:
-            sample = run("recall_random", context, k * stages.EXPLORE_SAMPLE_PER_SLOT)
+        sample = run("recall_random", context, k * stages.EXPLORE_SAMPLE_PER_SLOT) if params.explore_bonus > 0 else []
         return run("rank_by_evidence", context, recalled + sample, k)
     if not recalled:
         return []

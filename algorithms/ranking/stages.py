@@ -64,6 +64,11 @@ class BatchContext:
     def excluded(self) -> frozenset[int]:
         return self.seen | self.taken
 
+    def at_creator_cap(self, creator: int | None) -> bool:
+        """Whether ``creator`` already has ``creator_cap`` videos here (never, with no cap)."""
+        cap = self.params.creator_cap
+        return bool(cap) and creator is not None and self.creator_counts[creator] >= cap
+
 
 def registrar(table: dict, kind: str):
     """A decorator factory that registers functions in ``table`` by name, one function a name
@@ -178,9 +183,13 @@ def recall_topics(context: BatchContext, k: int) -> list[Candidate]:
 # --- score, diversify, cap -------------------------------------------------------------------
 
 def _evidence_scores(context: BatchContext, pool: Sequence[Candidate], explore_bonus: float) -> EvidenceScores:
+    """The evidence on ``pool``; this batch's earlier picks (another stage's) count as shown."""
     params = context.params
     evidence = Evidence.from_signals(context.signals, params.score_last_n, params.decay)
-    return EvidenceScores(context.catalog.vectors([c.id for c in pool]), evidence, params.kernel_width, explore_bonus)
+    scores = EvidenceScores(context.catalog.vectors([c.id for c in pool]), evidence, params.kernel_width, explore_bonus)
+    earlier = sorted(context.taken - context.seen)
+    scores.count_as_shown(context.catalog.vectors(earlier) if earlier else [])
+    return scores
 
 
 @stage("rank_by_evidence")
@@ -197,26 +206,19 @@ def rank_by_evidence(context: BatchContext, pool: Sequence[Candidate], k: int, *
     if k <= 0 or not pool:
         return []
     scores = _evidence_scores(context, pool, context.params.explore_bonus if explore_bonus is None else explore_bonus)
-    # This batch's earlier picks (another stage's) are shown too: go elsewhere.
-    earlier = sorted(context.taken - context.seen)
-    scores.count_as_shown(context.catalog.vectors(earlier) if earlier else [])
     creators = context.catalog.creators([c.id for c in pool])
-    counts = context.creator_counts
-    cap = context.params.creator_cap
     available = np.ones(len(pool), dtype=bool)
     chosen: list[Candidate] = []
     while len(chosen) < k:
-        values = np.where(available, scores.score(), -np.inf)
-        if cap:
-            capped = np.array([creator is not None and counts[creator] >= cap for creator in creators])
-            values = np.where(capped, -np.inf, values)
+        capped = np.array([context.at_creator_cap(creator) for creator in creators])
+        values = np.where(available & ~capped, scores.score(), -np.inf)
         best = int(np.argmax(values))
         if not np.isfinite(values[best]):
             break
         c = pool[best]
         chosen.append(Candidate(c.id, c.similarity, source or c.source, float(values[best]), scores.parts(best), creators[best]))
         available[best] = False
-        counts[creators[best]] += 1
+        context.creator_counts[creators[best]] += 1
         context.taken.add(c.id)
         scores.pick(best)
     return chosen
@@ -236,19 +238,17 @@ def diversify_mmr(context: BatchContext, pool: Sequence[Candidate], k: int) -> l
 def cap_creators(context: BatchContext, ordered: Sequence[Candidate], k: int) -> list[Candidate]:
     """The first ``k`` of ``ordered`` keeping at most ``creator_cap`` videos per creator
     (counting the previous batch's); with no cap, simply the first ``k``."""
-    cap = context.params.creator_cap
-    if not cap:
+    if not context.params.creator_cap:
         chosen = list(ordered[:max(0, k)])
     else:
-        counts = context.creator_counts
         creators = context.catalog.creators([c.id for c in ordered])
         chosen = []
         for c, creator in zip(ordered, creators):
             if len(chosen) >= k:
                 break
-            if creator is None or counts[creator] < cap:
+            if not context.at_creator_cap(creator):
                 chosen.append(Candidate(c.id, c.similarity, c.source, c.score, c.parts, creator))
-                counts[creator] += 1
+                context.creator_counts[creator] += 1
     context.taken.update(c.id for c in chosen)
     return chosen
 
@@ -276,15 +276,11 @@ def explore(context: BatchContext, k: int) -> list[Candidate]:
     if not pool:
         return []
     scores = _evidence_scores(context, pool, explore_bonus=0.0)
-    earlier = sorted(context.taken - context.seen)
-    scores.count_as_shown(context.catalog.vectors(earlier) if earlier else [])
     creators = context.catalog.creators([c.id for c in pool])
-    counts, cap = context.creator_counts, context.params.creator_cap
     available = np.ones(len(pool), dtype=bool)
     chosen: list[Candidate] = []
     while len(chosen) < k:
-        allowed = available & np.array([not (cap and creator is not None and counts[creator] >= cap)
-                                        for creator in creators])
+        allowed = available & ~np.array([context.at_creator_cap(creator) for creator in creators])
         if not allowed.any():
             break
         # Shown near it, and rejected near it (a skip weighs as much as the prior).
@@ -294,7 +290,7 @@ def explore(context: BatchContext, k: int) -> list[Candidate]:
         c = pool[best]
         chosen.append(Candidate(c.id, None, SOURCE_EXPLORE, None, scores.parts(best), creators[best]))
         available[best] = False
-        counts[creators[best]] += 1
+        context.creator_counts[creators[best]] += 1
         context.taken.add(c.id)
         scores.count_as_shown(scores.vectors[best:best + 1])
     return chosen
