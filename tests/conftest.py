@@ -145,20 +145,23 @@ def serve(log_dir: Path, **env_overrides: str):
         server.terminate()  # before the test database is flushed: it holds connections to it
         server.wait(timeout=30)
         print(log_path.read_text()[-3000:])
-        _wait_for_other_connections_to_close()
+        wait_for_other_connections_to_close("the server")
 
 
 def other_connections() -> list[tuple]:
-    """Connections to the test database other than this one: (pid, application, state, query)."""
+    """Clients' connections to the test database other than this one: (pid, application, state,
+    query). PostgreSQL's own workers (autovacuum after the catalog's bulk load) are not clients."""
     with connection.cursor() as cursor:
         cursor.execute("SELECT pid, application_name, state, query FROM pg_stat_activity "
-                       "WHERE datname = current_database() AND pid <> pg_backend_pid()")
+                       "WHERE datname = current_database() AND pid <> pg_backend_pid() "
+                       "AND backend_type = 'client backend'")
         return cursor.fetchall()
 
 
-def _wait_for_other_connections_to_close(timeout: float = 10) -> None:
-    """The server's connections end with it, but PostgreSQL notices a moment later."""
+def wait_for_other_connections_to_close(holder: str, timeout: float = 10) -> None:
+    """A closed connection's backend ends a moment after its client lets go; one that stays
+    open for ``timeout`` seconds was leaked by ``holder``."""
     deadline = time.monotonic() + timeout
     while (others := other_connections()) and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert not others, f"connections to the test database outlived the server: {others}"
+    assert not others, f"connections to the test database outlived {holder}: {others}"
