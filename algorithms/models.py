@@ -5,8 +5,10 @@ turns them into one and ``services`` validate before anything is saved. Edges na
 states (as FirstBatch blueprints do) rather than pointing at rows, so operators can add a state
 and the edges to it in one admin save, and a dangling name is a validation error, not a crash.
 """
-from django.core.validators import MinValueValidator
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+from simple_history.models import HistoricalRecords
 
 from . import machine
 from .ranking import BATCH_TYPES
@@ -36,11 +38,19 @@ class Algorithm(models.Model):
         help_text="Watch ratio that is low attention (below the mid ratio); less is a skip.",
     )
     batch_size = models.PositiveIntegerField(default=5, validators=[MinValueValidator(1)])
+    traffic_share = models.PositiveSmallIntegerField(
+        default=0, validators=[MaxValueValidator(100)],
+        help_text="Percent of new sessions that name no algorithm (A/B test). When every share is 0, "
+                  "they all go to the default; otherwise the shares must sum to 100.",
+    )
     updated_at = models.DateTimeField(auto_now=True)
     version = models.BigIntegerField(
         default=0, editable=False,
         help_text="Changes whenever this algorithm, one of its states, edges or signal types changes.",
     )
+    # Operators' edits are audited (old -> new in the admin's history); the feed's bookkeeping
+    # (version bumps, timestamps) is not an edit.
+    history = HistoricalRecords(excluded_fields=["updated_at", "version"])
 
     class Meta:
         ordering = ["-is_default", "name"]
@@ -67,6 +77,8 @@ class State(models.Model):
     batch_type = models.CharField(max_length=20, choices=BATCH_TYPE_CHOICES)
     params = models.JSONField(default=dict, blank=True, help_text="last_n, r, mu, alpha, apply_threshold, apply_mmr, mmr_lambda, n_topics…")
 
+    history = HistoricalRecords()
+
     class Meta:
         ordering = ["algorithm", "id"]
         constraints = [models.UniqueConstraint(fields=["algorithm", "name"], name="unique_state_name")]
@@ -81,6 +93,8 @@ class Edge(models.Model):
     start = models.CharField(max_length=100, help_text="state name")
     end = models.CharField(max_length=100, help_text="state name")
     trigger = models.CharField(max_length=50, help_text="a signal type, BATCH or DEFAULT")
+
+    history = HistoricalRecords()
 
     class Meta:
         ordering = ["algorithm", "id"]
@@ -98,9 +112,40 @@ class SignalType(models.Model):
     weight = models.FloatField(default=1.0, validators=[MinValueValidator(0.0)])
     polarity = models.SmallIntegerField(choices=POLARITY_CHOICES, default=machine.POSITIVE)
 
+    history = HistoricalRecords()
+
     class Meta:
         ordering = ["algorithm", "id"]
         constraints = [models.UniqueConstraint(fields=["algorithm", "name"], name="unique_signal_type")]
 
     def __str__(self):
         return self.name
+
+
+class SimulationRun(models.Model):
+    """One ``evaluate_feed`` run of an algorithm, started from the admin and run as a Celery job."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        RUNNING = "running"
+        DONE = "done"
+        FAILED = "failed"
+
+    algorithm = models.ForeignKey(Algorithm, on_delete=models.CASCADE, related_name="simulation_runs")
+    algorithm_version = models.BigIntegerField(help_text="The algorithm's version when the run started.")
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    options = models.JSONField(default=dict, blank=True, help_text="evaluate_feed's options (viewers, batches, seed...)")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    done = models.PositiveIntegerField(default=0, help_text="Steps done (progress bar).")
+    total = models.PositiveIntegerField(default=0, help_text="Steps in all (0 until known).")
+    result = models.JSONField(null=True, blank=True, help_text="evaluate_feed's JSON report.")
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self):
+        return f"simulation of {self.algorithm} ({self.status})"
+
