@@ -7,7 +7,8 @@ are emptied first) with the real catalog's videos and, written by SQL from ``gen
 impression each, a served batch per ``BATCH_SIZE`` impressions. Timestamps spread uniformly over
 ``--days`` days, but a ``--recent-share`` of every table falls inside the monitor's 15-minute
 window (with the default 5 %, 50 000 signals in 15 minutes, ~55 a second: a busy feed), so the
-statements have a real window to read, not an empty one.
+statements have a real window to read, not an empty one. Rows are written in time order, as a
+running feed writes them (so a window's rows share pages, as they do in production).
 
 Then, after a warm-up, times ``--refreshes`` refreshes (the five statements, and the fragment
 rendered as the admin serves it) and each statement alone, and prints each statement's plan's
@@ -80,26 +81,26 @@ def fill(signals: int, sessions: int, days: float, recent_share: float, now: dt.
                        (ARRAY['HIGH_ATTN','MID_ATTN','LOW_ATTN','SKIP','SKIP','SKIP','LIKE'])[1 + floor(random() * 7)::int]
                            AS type,
                        (random() * 20000)::int AS watched_ms
-                  FROM generate_series(0, %s - 1) AS i""",
+                  FROM generate_series(0::bigint, %s - 1) AS i""",
             [sessions, sessions, videos, sessions, len(videos), now, signals],
         )
         cursor.execute(
             f"""INSERT INTO {Impression._meta.db_table}
                        (session_id, video_id, batch_number, position, cycle, state, batch_type, source, similarity,
                         withdrawn, created_at)
-                SELECT session_id, video_id, k / {BATCH_SIZE} + 1, k %% {BATCH_SIZE}, k, 'H', 'personalized', 'ann',
+                SELECT session_id, video_id, k / {BATCH_SIZE} + 1, mod(k, {BATCH_SIZE}), k, 'H', 'personalized', 'ann',
                        0.5, false, at - interval '5 seconds'
-                  FROM bench_events"""
+                  FROM bench_events ORDER BY at"""
         )
         timings["impressions_s"] = time.perf_counter() - started
         started = time.perf_counter()
         cursor.execute(
             f"""INSERT INTO {Signal._meta.db_table}
                        (session_id, video_id, type, watched_ms, duration_ms, event_id, state_before, state_after,
-                        created_at)
+                        served_state, created_at)
                 SELECT session_id, video_id, type, CASE WHEN type = 'LIKE' THEN NULL ELSE watched_ms END, 20000,
-                       md5('e' || i)::uuid, 'H', 'H', at
-                  FROM bench_events"""
+                       md5('e' || i)::uuid, 'H', 'H', 'H', at
+                  FROM bench_events ORDER BY at"""
         )
         timings["signals_s"] = time.perf_counter() - started
         started = time.perf_counter()
@@ -108,7 +109,7 @@ def fill(signals: int, sessions: int, days: float, recent_share: float, now: dt.
                        (session_id, number, state, batch_type, next_state, size, build_ms, created_at)
                 SELECT session_id, k / {BATCH_SIZE} + 1, 'H', 'personalized', 'M', {BATCH_SIZE},
                        5 + random() * 40, at - interval '5 seconds'
-                  FROM bench_events WHERE k %% {BATCH_SIZE} = 0"""
+                  FROM bench_events WHERE mod(k, {BATCH_SIZE}) = 0 ORDER BY at"""
         )
         timings["batches_s"] = time.perf_counter() - started
         cursor.execute("DROP TABLE bench_events")
@@ -136,7 +137,7 @@ def plans(now: dt.datetime) -> dict[str, str]:
     found = {}
     since = now - monitor_queries.WINDOW
     for name in STATEMENTS:
-        with connection.cursor() as cursor, CaptureQueriesContext(connection) as captured:
+        with CaptureQueriesContext(connection) as captured, connection.cursor() as cursor:
             getattr(monitor_queries, name)(cursor, since, now)
         with connection.cursor() as cursor:
             cursor.execute("EXPLAIN " + captured.captured_queries[0]["sql"])

@@ -86,6 +86,11 @@ class Signal(models.Model):
     event_id = models.UUIDField()
     state_before = models.CharField(max_length=100)
     state_after = models.CharField(max_length=100)
+    served_state = models.CharField(
+        max_length=100, blank=True, default="", db_default="",
+        help_text="the state that served the video (its latest impression's), kept so that the monitor's "
+                  "figures per state need no lookup per view; empty for signals recorded before it was kept",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -4,17 +4,16 @@ Written out because a refresh runs every few seconds for every open monitor, aga
 hold millions of signals and impressions: each statement is shaped to start from an index on the
 window's time column (``signal_created_at``, ``impression_created_at``, ``servedbatch_created_at``,
 ``session_updated_at``, migration ``feed/0006_monitor``) so it reads only the window's rows, and
-the ORM's aggregates would not say ``percentile_cont``, ``GROUPING SETS`` or the per-view lookup of
-the state that served the video. ``bench/monitor.py`` times one refresh at 1M signals.
+the ORM's aggregates would not say ``percentile_cont`` or ``GROUPING SETS``. ``bench/monitor.py`` times one refresh at 1M signals.
 
 Definitions (the figures a test computes by hand):
 - a session is active when it changed (a signal applied, a batch served) in the window;
 - signals per minute: signals of each type recorded in each minute of the window (events that
   produced no signal are not counted), and each type's mean over the window's minutes;
-- a view is a signal with a watch time; its state is the state that served the video (the
-  session's latest impression of it); mean watch time is the mean of ``watched_ms`` over views,
-  skip rate the share of views whose signal is ``SKIP``; both per algorithm and state, and per
-  algorithm;
+- a view is a signal with a watch time; its state is the state that served the video
+  (``Signal.served_state``, recorded with it; the session's state then, for older signals); mean
+  watch time is the mean of ``watched_ms`` over views, skip rate the share of views whose signal
+  is ``SKIP``; both per algorithm and state, and per algorithm;
 - videos served most: impressions created in the window, withdrawn ones (never shown) left out;
 - batch latency: ``ServedBatch.build_ms`` of the batches served in the window, p50 and p95
   (continuous percentiles).
@@ -145,14 +144,13 @@ def _signals_per_minute(cursor, since, until) -> tuple[list[tuple[dt.datetime, s
 
 
 def _watch_figures(cursor, since, until) -> tuple[list[WatchFigures], list[WatchFigures]]:
-    # The serving state is the session's latest impression of the video (one per cycle), found
-    # through the (session, cycle, video) index backwards, one lookup per view in the window.
+    # The serving state is stored with each signal (``Signal.served_state``), so this reads the
+    # window's signals and their sessions and nothing per view; older signals fall back to the
+    # state the session was in.
     cursor.execute(
         f"""WITH views AS (
                 SELECT a.slug AS algorithm, s.watched_ms, s.type,
-                       coalesce((SELECT i.state FROM {Impression._meta.db_table} i
-                                  WHERE i.session_id = s.session_id AND i.video_id = s.video_id
-                                  ORDER BY i.cycle DESC LIMIT 1), s.state_before) AS state
+                       coalesce(nullif(s.served_state, ''), s.state_before) AS state
                   FROM {Signal._meta.db_table} s
                   JOIN {FeedSession._meta.db_table} fs ON fs.id = s.session_id
                   JOIN {Algorithm._meta.db_table} a ON a.id = fs.algorithm_id

@@ -573,7 +573,7 @@ def _record(session_id, partner, video_id, event_id, *, watched_ms: int | None =
         raise FeedError(f"video must be a video id, not {video_id!r}", field="video")
     with _session_transaction():
         session = _locked_session(session_id, partner)
-        earlier, served_duration_s = _earlier_signal_and_served_video(session, event_id, video_id)
+        earlier, served_duration_s, served_state = _earlier_signal_and_served_video(session, event_id, video_id)
         # Applied once: a resent event (after a reconnect, a retry) is acknowledged as it was.
         if earlier is not None:
             kind, state_after = earlier
@@ -600,7 +600,8 @@ def _record(session_id, partner, video_id, event_id, *, watched_ms: int | None =
                     field="type",
                 )
         state_after = machine.step(blueprint, state_before, signal)
-        _record_signal(session, video_id, event_id, signal, watched_ms, duration_ms, state_before, state_after)
+        _record_signal(session, video_id, event_id, signal, watched_ms, duration_ms, state_before, state_after,
+                       served_state)
         _publish_signal(session, video_id, event_id, signal, watched_ms, state_before, state_after)
     return SignalOutcome(signal, state_after, duplicate=False)
 
@@ -638,32 +639,39 @@ def _publish_batch(session: FeedSession, number: int, state: str, batch_type: st
 
 def _earlier_signal_and_served_video(session: FeedSession, event_id: uuid.UUID, video_id: int):
     """``((type, state_after) of the signal already recorded for event_id, or None, the video's
-    duration in seconds if the session was ever served it, else None)``, in one statement."""
+    duration in seconds if the session was ever served it, else None, the state that served it
+    (its latest impression's), else None)``, in one statement."""
     with connection.cursor() as cursor:
         cursor.execute(
             f"""SELECT (SELECT ARRAY[type, state_after] FROM {Signal._meta.db_table}
                          WHERE session_id = %s AND event_id = %s),
-                       (SELECT v.duration_s FROM {Impression._meta.db_table} i
-                          JOIN {Video._meta.db_table} v ON v.id = i.video_id
-                         WHERE i.session_id = %s AND i.video_id = %s LIMIT 1)""",
+                       served.duration_s, served.state
+                  FROM (SELECT 1) AS one
+                  LEFT JOIN LATERAL (SELECT v.duration_s, i.state FROM {Impression._meta.db_table} i
+                                       JOIN {Video._meta.db_table} v ON v.id = i.video_id
+                                      WHERE i.session_id = %s AND i.video_id = %s
+                                      ORDER BY i.cycle DESC LIMIT 1) AS served ON true""",
             [session.pk, event_id, session.pk, video_id],
         )
-        return cursor.fetchone()
+        earlier, duration_s, state = cursor.fetchone()
+        return earlier, duration_s, state
 
 
 def _record_signal(session: FeedSession, video_id: int, event_id: uuid.UUID, signal: str,
-                   watched_ms: int | None, duration_ms: int | None, state_before: str, state_after: str) -> None:
-    """Store the signal and the session's new state, in one statement."""
+                   watched_ms: int | None, duration_ms: int | None, state_before: str, state_after: str,
+                   served_state: str | None) -> None:
+    """Store the signal (with the state that served its video) and the session's new state, in one
+    statement."""
     now = timezone.now()
     with connection.cursor() as cursor:
         cursor.execute(
             f"""WITH recorded AS (
                     INSERT INTO {Signal._meta.db_table}
                            (session_id, video_id, type, watched_ms, duration_ms, event_id, state_before,
-                            state_after, created_at)
-                    VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)
+                            state_after, served_state, created_at)
+                    VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
                 )
                 UPDATE {FeedSession._meta.db_table} SET state = %s, updated_at = %s WHERE id = %s""",
-            [session.pk, video_id, signal, watched_ms, duration_ms, event_id, state_before, state_after, now,
-             state_after, now, session.pk],
+            [session.pk, video_id, signal, watched_ms, duration_ms, event_id, state_before, state_after,
+             served_state or "", now, state_after, now, session.pk],
         )

@@ -37,9 +37,9 @@ def serve(session, video, *, state: str, batch: int, position: int = 0, minutes_
     Impression.objects.filter(pk=impression.pk).update(created_at=at(minutes_ago))
 
 
-def signal(session, video, kind: str, *, watched_ms=None, minutes_ago: float, state_before="0", state_after="0"):
+def signal(session, video, kind: str, *, watched_ms=None, minutes_ago: float, served_state=""):
     row = Signal.objects.create(session=session, video=video, type=kind, watched_ms=watched_ms, event_id=uuid.uuid4(),
-                                state_before=state_before, state_after=state_after)
+                                state_before="0", state_after="0", served_state=served_state)
     Signal.objects.filter(pk=row.pk).update(created_at=at(minutes_ago))
 
 
@@ -77,11 +77,12 @@ def test_the_monitors_figures_are_those_computed_by_hand(catalog_db):
         (c, v[1], "SKIP", 500, 4.4),
         (d, v[2], "MID_ATTN", 12500, 3.5),
     ]
+    served_by = {(a, v[0]): "0", (a, v[1]): "0", (b, v[0]): "H", (c, v[0]): "L", (c, v[1]): "L", (d, v[2]): "explore"}
     for session, video, kind, ms, ago in views:
-        signal(session, video, kind, watched_ms=ms, minutes_ago=ago)
+        signal(session, video, kind, watched_ms=ms, minutes_ago=ago, served_state=served_by[session, video])
     signal(a, v[0], "LIKE", minutes_ago=9.4)
     signal(a, v[4], "HIGH_ATTN", watched_ms=20000, minutes_ago=19)  # before the window
-    signal(c, v[1], "", watched_ms=3, minutes_ago=4.3)  # an event that produced no signal
+    signal(c, v[1], "", watched_ms=3, minutes_ago=4.3)  # recorded before served_state was kept: state_before
 
     for session, number, ms, ago in [(a, 1, 10.0, 10), (b, 2, 30.0, 9), (c, 1, 20.0, 5), (d, 1, 50.0, 4),
                                      (a, 9, 1000.0, 30)]:  # the last before the window
@@ -102,10 +103,9 @@ def test_the_monitors_figures_are_those_computed_by_hand(catalog_db):
                                                   "MID_ATTN": 1 / 15, "SKIP": 3 / 15})
 
     # Watch time and skips per algorithm and the state that served each viewed video.
-    served_by = {(a, v[0]): "0", (a, v[1]): "0", (b, v[0]): "H", (c, v[0]): "L", (c, v[1]): "L", (d, v[2]): "explore"}
     by_hand = {}
     for session, video, kind, ms, _ in views + [(c, v[1], "", 3, 4.3)]:
-        key = (session.algorithm.slug, served_by[session, video])
+        key = (session.algorithm.slug, served_by[session, video] if kind else "0")
         by_hand.setdefault(key, []).append((ms, kind == "SKIP"))
         by_hand.setdefault((session.algorithm.slug, None), []).append((ms, kind == "SKIP"))
     expected = {key: (len(rows), statistics.mean(ms for ms, _ in rows), statistics.mean(s for _, s in rows))
@@ -162,6 +162,8 @@ def test_a_sessions_timeline_shows_its_batches_items_score_parts_and_transitions
     assert scored.count() >= 1
     impression = scored.order_by("position").first()
     assert set(impression.score_parts) == {"liked", "watched_near", "skipped_near", "explore"}
+    # The view remembers the state that served its video.
+    assert Signal.objects.get(session=session).served_state == first.state
     served = ServedBatch.objects.get(session=session, number=2)
     assert (served.state, served.batch_type, served.next_state, served.size) == (
         second.state, second.batch_type, second.next_state, len(second.items))
