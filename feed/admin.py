@@ -1,11 +1,28 @@
-from django.contrib import admin
+"""The feed in the operators' admin: each session's timeline ("why this video") and the live monitor.
 
+The monitor (``admin/feed/monitor/``, staff only) is a page of figures that htmx refreshes every
+``MONITOR_REFRESH_S`` seconds from a fragment (``feed.monitor_queries``: indexed reads of the last
+15 minutes), beside a list of the latest events that the event stream pushes over a staff-only
+websocket (``feed.consumers.MonitorConsumer``). The figures poll rather than ride on the stream:
+a poll needs nothing but the database, so it stays right with the in-memory channel layer, several
+server processes or a layer that is down, and missed events never skew it.
+"""
+from django.contrib import admin
+from django.shortcuts import render
+from django.urls import path
+
+from . import monitor_queries
 from .models import FeedSession, Impression, Signal
+from .timeline import session_timeline
+
+#: How often the monitor's figures refresh themselves.
+MONITOR_REFRESH_S = 5
 
 
 class ImpressionInline(admin.TabularInline):
     model = Impression
-    fields = ["batch_number", "position", "video", "state", "batch_type", "source", "similarity", "cycle", "withdrawn"]
+    fields = ["batch_number", "position", "video", "state", "batch_type", "source", "similarity", "score", "cycle",
+              "withdrawn"]
     readonly_fields = fields
     raw_id_fields = ["video"]
     extra = 0
@@ -28,7 +45,7 @@ class SignalInline(admin.TabularInline):
 
 @admin.register(FeedSession)
 class FeedSessionAdmin(admin.ModelAdmin):
-    """Watch a session walk the machine: its signals and the batches they produced."""
+    """Watch a session walk the machine: its timeline of batches (why each video) and signals."""
 
     list_display = ["id", "algorithm", "state", "batch_count", "cycle", "viewer", "updated_at"]
     list_filter = ["algorithm", "state"]
@@ -36,6 +53,37 @@ class FeedSessionAdmin(admin.ModelAdmin):
                        "created_at", "updated_at"]
     fields = readonly_fields
     inlines = [SignalInline, ImpressionInline]
+    change_form_template = "admin/feed/feedsession/change_form.html"
+    change_list_template = "admin/feed/feedsession/change_list.html"
 
     def has_add_permission(self, request):
         return False
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        session = self.get_object(request, object_id)
+        extra_context = {**(extra_context or {}),
+                         "timeline": session_timeline(session) if session is not None else []}
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def get_urls(self):
+        # admin_view: staff only (others are sent to the admin's login), never cached.
+        monitor = [
+            path("monitor/", self.admin_site.admin_view(self.monitor_view), name="feed_monitor"),
+            path("monitor/figures/", self.admin_site.admin_view(self.monitor_figures_view),
+                 name="feed_monitor_figures"),
+        ]
+        return monitor + super().get_urls()
+
+    def monitor_view(self, request):
+        return render(request, "admin/feed/monitor/page.html", {
+            **self.admin_site.each_context(request),
+            "title": "Live monitor",
+            "figures": monitor_queries.monitor_figures(),
+            "refresh_s": MONITOR_REFRESH_S,
+            "opts": self.model._meta,
+        })
+
+    def monitor_figures_view(self, request):
+        return render(request, "admin/feed/monitor/_figures.html", {
+            "figures": monitor_queries.monitor_figures(),
+        })

@@ -16,8 +16,17 @@ session whose row is locked by other work then holds one thread until its lock w
 (``FEED_LOCK_TIMEOUT_MS``, answered with a retryable error), and other viewers' events go on.
 
 With the channel layer down (Redis unreachable) a socket cannot work: its handshake is refused,
-with one logged error per outage, so the client falls back to HTTP instead of reconnecting in
-a loop; it comes back to the socket when the layer does.
+with one logged error per outage (``tokfeed.channel_layer.CHANNEL_LAYER_HEALTH``), so the client
+falls back to HTTP instead of reconnecting in a loop; it comes back to the socket when the layer
+does.
+
+Each socket joins its feed session's group in the event stream (``services.session_group``): the
+use cases publish every applied signal and served batch there, whichever transport carried it,
+and the socket forwards them as ``state`` frames, but those it caused itself (its own events'
+acks and batches already told its tab).
+
+``MonitorConsumer`` (``/ws/admin/monitor/``, staff only) forwards the monitor group's events to
+the admin's live monitor as table rows for htmx to insert.
 """
 from __future__ import annotations
 
@@ -26,16 +35,20 @@ import collections
 import contextlib
 import logging
 from concurrent.futures import ThreadPoolExecutor
+from types import SimpleNamespace
 
 from asgiref.sync import sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
+from django.contrib import auth
 from django.db import close_old_connections
+from django.template.loader import render_to_string
 
+from tokfeed.channel_layer import CHANNEL_LAYER_HEALTH
 from tokfeed.errors import ServiceError
 
 from . import events, selectors
 from .client_events import InvalidEvent, parse_event
-from .services import SessionNotFound
+from .services import MONITOR_GROUP, SessionNotFound, session_group
 
 logger = logging.getLogger(__name__)
 
@@ -74,27 +87,6 @@ class SessionTurns:
 SESSION_TURNS = SessionTurns()
 
 
-class ChannelLayerHealth:
-    """Logs the channel layer going down once per outage, and its recovery."""
-
-    def __init__(self):
-        self.down = False
-
-    def failed(self, exc: Exception) -> None:
-        if not self.down:
-            logger.error("the channel layer is unreachable (%s): refusing websockets; viewers use the HTTP "
-                         "fallback until it is back", exc)
-        self.down = True
-
-    def worked(self) -> None:
-        if self.down:
-            logger.info("the channel layer is back: websockets are accepted again")
-        self.down = False
-
-
-CHANNEL_LAYER_HEALTH = ChannelLayerHealth()
-
-
 def in_worker_thread(func, executor=None):
     """``func`` made awaitable, run in the thread pool with Django's connection hygiene.
 
@@ -117,9 +109,8 @@ def _feed_session_of(django_session) -> str | None:
     return session_id if selectors.feed_session_exists(session_id) else None
 
 
-def group_name(session_id) -> str:
-    """The channel-layer group of every socket open on one feed session (tabs, devices)."""
-    return f"feed-session.{session_id}"
+#: How many of its own event ids a socket remembers, to know the state frames it caused.
+OWN_EVENTS_REMEMBERED = 256
 
 
 class FeedConsumer(AsyncWebsocketConsumer):
@@ -134,7 +125,7 @@ class FeedConsumer(AsyncWebsocketConsumer):
                                                       code="no_session"))
             await self.close(code=NO_FEED_SESSION)
             return
-        group = group_name(session_id)
+        group = session_group(session_id)
         try:
             await self.channel_layer.group_add(group, self.channel_name)
         except Exception as exc:  # the layer's own errors (redis, OSError...) differ by backend
@@ -145,8 +136,10 @@ class FeedConsumer(AsyncWebsocketConsumer):
         self.session_id, self.group = session_id, group
         SESSION_TURNS.join(session_id)
         # Batches sent on this connection: a refill request repeated before its batch arrived
-        # is answered once.
+        # is answered once, and the stream's news of them is not forwarded back.
         self.batches_sent: set[int] = set()
+        # This socket's latest events: the stream's news of their signals is not forwarded back.
+        self.own_events: collections.deque[str] = collections.deque(maxlen=OWN_EVENTS_REMEMBERED)
         await self.accept()
 
     async def disconnect(self, code):
@@ -165,6 +158,9 @@ class FeedConsumer(AsyncWebsocketConsumer):
         except InvalidEvent as exc:
             await self._send_frame(events.error_frame(exc.event_id, exc.message, exc.field, code=exc.code))
             return
+        # Remembered before it is applied: the stream's news of it is handled after this returns
+        # (a consumer handles its messages one at a time), so it always finds it here.
+        self.own_events.append(str(event.event_id))
         try:
             async with SESSION_TURNS.turn(self.session_id):
                 ack = await in_worker_thread(events.apply_event)(self.session_id, event)
@@ -181,13 +177,6 @@ class FeedConsumer(AsyncWebsocketConsumer):
                                                       retry=True))
             return
         await self._send_frame(ack)
-        if ack["signal"] and not ack["duplicate"]:
-            try:
-                await self.channel_layer.group_send(self.group, {
-                    "type": "feed.state", "state": ack["state"], "signal": ack["signal"], "sender": self.channel_name,
-                })
-            except Exception as exc:  # the viewer's other tabs miss an overlay update; this one goes on
-                CHANNEL_LAYER_HEALTH.failed(exc)
         if event.type == "view" and not ack["duplicate"]:
             await self._send_revision(event, ack)
         if event.wants_batch:
@@ -234,9 +223,56 @@ class FeedConsumer(AsyncWebsocketConsumer):
         return number, events.render_cards(cards, state, oob=True)
 
     async def feed_state(self, message):
-        """A signal recorded on another socket of this feed session: keep this one's overlay current."""
-        if message["sender"] != self.channel_name:
-            await self._send_frame({"type": "state", "state": message["state"], "signal": message["signal"]})
+        """The session's state changed (a signal applied, a batch served), by whatever transport:
+        keep this tab's overlay current, unless this socket caused it (its tab knows already)."""
+        if message.get("event_id") in self.own_events or message.get("batch") in self.batches_sent:
+            return
+        await self._send_frame({"type": "state", "state": message["state"], "signal": message["signal"]})
 
     async def _send_frame(self, frame: dict):
         await self.send(text_data=events.dumps(frame))
+
+
+def _is_staff(scope) -> bool:
+    """Whether the socket's Django session is an active staff user's (the admin's login)."""
+    # Django's own check of a request's session (the password hash included), given the
+    # socket's session: run in our worker threads, whose connections are cleaned up.
+    user = auth.get_user(SimpleNamespace(session=scope["session"]))
+    return bool(user.is_active and user.is_staff)
+
+
+class MonitorConsumer(AsyncWebsocketConsumer):
+    """The admin's live monitor: every signal and batch the feed publishes, as a table row.
+
+    Staff only (the admin's session cookie); others' handshakes are refused. It only listens:
+    anything a client sends is ignored. Each row is HTML for htmx's websocket extension, which
+    inserts it at the top of ``#monitor-events``.
+    """
+
+    listening = False
+
+    async def connect(self):
+        if not await in_worker_thread(_is_staff)(self.scope):
+            await self.close()
+            return
+        try:
+            await self.channel_layer.group_add(MONITOR_GROUP, self.channel_name)
+        except Exception as exc:
+            CHANNEL_LAYER_HEALTH.failed(exc)
+            await self.close()
+            return
+        CHANNEL_LAYER_HEALTH.worked()
+        self.listening = True
+        await self.accept()
+
+    async def disconnect(self, code):
+        if self.listening:
+            with contextlib.suppress(Exception):
+                await self.channel_layer.group_discard(MONITOR_GROUP, self.channel_name)
+            self.listening = False
+
+    async def receive(self, text_data=None, bytes_data=None):
+        pass
+
+    async def monitor_event(self, message):
+        await self.send(text_data=render_to_string("admin/feed/monitor/_event.html", {"event": message}))

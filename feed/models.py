@@ -34,6 +34,8 @@ class FeedSession(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+        # The live monitor counts the sessions active in its window (feed.monitor_queries).
+        indexes = [models.Index(fields=["updated_at"], name="session_updated_at")]
 
     def __str__(self):
         return f"session {self.id} ({self.algorithm_id}: {self.state})"
@@ -54,11 +56,19 @@ class Impression(models.Model):
         help_text="replaced before it was shown (the feed re-ranked its upcoming cards after a view); "
                   "a view of it is still accepted, and history still excludes it",
     )
+    score = models.FloatField(null=True, blank=True, help_text="the ranking's score of the pick, when it scores")
+    score_parts = models.JSONField(
+        null=True, blank=True, help_text="what the score is made of (name -> value), to explain the pick",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["session", "batch_number", "position"]
-        indexes = [models.Index(fields=["session", "cycle"])]
+        indexes = [
+            models.Index(fields=["session", "cycle"]),
+            # The live monitor reads the impressions of its window (the videos served most).
+            models.Index(fields=["created_at"], name="impression_created_at"),
+        ]
         constraints = [
             models.UniqueConstraint(fields=["session", "cycle", "video"], name="no_repeat_within_cycle")
         ]
@@ -76,14 +86,50 @@ class Signal(models.Model):
     event_id = models.UUIDField()
     state_before = models.CharField(max_length=100)
     state_after = models.CharField(max_length=100)
+    served_state = models.CharField(
+        max_length=100, blank=True, default="", db_default="",
+        help_text="the state that served the video (its latest impression's), kept so that the monitor's "
+                  "figures per state need no lookup per view; empty for signals recorded before it was kept",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["session", "id"]
         # A batch reads a session's latest signals: without (session, id) PostgreSQL walks the
         # whole table's primary key backwards to find them.
-        indexes = [models.Index(fields=["session", "id"], name="signal_session_latest")]
+        indexes = [
+            models.Index(fields=["session", "id"], name="signal_session_latest"),
+            # The live monitor reads the signals of its window (feed.monitor_queries).
+            models.Index(fields=["created_at"], name="signal_created_at"),
+        ]
         constraints = [models.UniqueConstraint(fields=["session", "event_id"], name="one_signal_per_event")]
 
     def __str__(self):
         return f"{self.type or 'no signal'} on {self.video_id}"
+
+
+class ServedBatch(models.Model):
+    """One batch served to a session: which state built it, and how long that took.
+
+    A row of its own rather than a column on the batch's first impression: latency belongs to
+    the batch, and impressions move (a revision withdraws one, or takes its row back at another
+    place), while a batch, once served, does not.
+    """
+
+    session = models.ForeignKey(FeedSession, on_delete=models.CASCADE, related_name="served_batches")
+    number = models.PositiveIntegerField()
+    state = models.CharField(max_length=100, help_text="state that served it")
+    batch_type = models.CharField(max_length=20)
+    next_state = models.CharField(max_length=100, help_text="state after its BATCH edge")
+    size = models.PositiveSmallIntegerField()
+    build_ms = models.FloatField(help_text="from the request reaching the use case to the batch picked (lock, "
+                                           "history, recall, ranking)")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["session", "number"]
+        indexes = [models.Index(fields=["created_at"], name="servedbatch_created_at")]
+        constraints = [models.UniqueConstraint(fields=["session", "number"], name="one_row_per_batch")]
+
+    def __str__(self):
+        return f"batch {self.number} of {self.session_id} ({self.state}, {self.build_ms:.0f} ms)"

@@ -14,11 +14,19 @@ retryable ``SessionBusy`` instead of holding a worker, and every other session, 
 A session belongs to whoever started it: a partner (the name of its API key) or, with no
 partner, the feed (its viewer's browser session keeps the id). Every call names the partner it
 acts for and finds only that partner's sessions; another's are ``SessionNotFound``.
+
+Every applied signal and every served batch is published once, after its transaction commits
+(``tokfeed.event_stream``), whichever transport asked for it (websocket, HTTP fallback, partner
+API): to the session's group (``session_group``: the viewer's open tabs hear of the new state)
+and to ``MONITOR_GROUP`` (the operators' live monitor). A resent event (a duplicate) publishes
+nothing, and a channel layer that is down costs the events, never the use case.
 """
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
+import time
 import uuid
 from dataclasses import dataclass
 
@@ -36,11 +44,21 @@ from algorithms.vectors import WeightedSignal, normalize
 from catalog.models import Topic, Video
 from catalog.selectors import VideoCatalog, vector_from_bytes, videos_for_display
 from tokfeed.errors import Busy, NotFound, ServiceError
+from tokfeed.event_stream import publish_on_commit
 from tokfeed.rows import field_names, from_row, select_list
 
-from .models import FeedSession, Impression, Signal
+from .models import FeedSession, Impression, ServedBatch, Signal
 
 logger = logging.getLogger(__name__)
+
+#: The live monitor's group in the event stream: every signal and batch of every session.
+MONITOR_GROUP = "feed-monitor"
+
+
+def session_group(session_id) -> str:
+    """The event stream's group of one feed session: every socket open on it (tabs, devices)."""
+    return f"feed-session.{session_id}"
+
 
 class FeedError(ServiceError):
     """A request the feed cannot honour; ``field`` names the input at fault, if any."""
@@ -291,34 +309,52 @@ def _history(session: FeedSession, blueprint: machine.Blueprint, last_n: int,
 _TAKE_BACK_WITHDRAWN = """ON CONFLICT (session_id, cycle, video_id) DO UPDATE
                        SET batch_number = EXCLUDED.batch_number, position = EXCLUDED.position,
                            source = EXCLUDED.source, similarity = EXCLUDED.similarity, state = EXCLUDED.state,
-                           batch_type = EXCLUDED.batch_type, withdrawn = false, created_at = EXCLUDED.created_at"""
+                           batch_type = EXCLUDED.batch_type, score = EXCLUDED.score,
+                           score_parts = EXCLUDED.score_parts, withdrawn = false, created_at = EXCLUDED.created_at"""
 
 
-def _record_batch(session: FeedSession, number: int, state: str, batch_type: str, picked) -> None:
-    """Store the batch's impressions and the session's progress, in one statement.
+def _score_columns(candidates) -> tuple[list[float | None], list[str | None]]:
+    """The ranking's score and its parts of each candidate, as the impression columns take them
+    (parts as JSON text; None where the ranking gave no score)."""
+    candidates = list(candidates)
+    return ([None if c.score is None else float(c.score) for c in candidates],
+            [json.dumps({k: float(v) for k, v in c.parts.items()}) if c.parts else None for c in candidates])
+
+
+def _record_batch(session: FeedSession, number: int, state: str, batch_type: str, picked, build_ms: float) -> None:
+    """Store the batch's impressions (with their score parts), its row (``ServedBatch``: the
+    state that built it and how long that took) and the session's progress, in one statement.
 
     The statement also turns off ``synchronous_commit`` for the rest of the transaction: a batch
     lost to a crash in the next few hundred ms is served afresh, not worth waiting for the WAL
     flush (signals, which must not be lost, keep waiting for it).
     """
     now = timezone.now()
+    scores, parts = _score_columns(c for c, _ in picked)
     with connection.cursor() as cursor:
         cursor.execute(
             f"""WITH served AS (
                     INSERT INTO {Impression._meta.db_table}
-                           (session_id, video_id, position, cycle, source, similarity,
+                           (session_id, video_id, position, cycle, source, similarity, score, score_parts,
                             batch_number, state, batch_type, created_at)
-                    SELECT %s, video_id, position, cycle, source, similarity, %s, %s, %s, %s
-                      FROM unnest(%s::bigint[], %s::int[], %s::int[], %s::text[], %s::float8[])
-                           AS batch(video_id, position, cycle, source, similarity)
+                    SELECT %s, video_id, position, cycle, source, similarity, score, parts::jsonb, %s, %s, %s, %s
+                      FROM unnest(%s::bigint[], %s::int[], %s::int[], %s::text[], %s::float8[], %s::float8[],
+                                  %s::text[])
+                           AS batch(video_id, position, cycle, source, similarity, score, parts)
                     {_TAKE_BACK_WITHDRAWN}
+                ), batch_row AS (
+                    INSERT INTO {ServedBatch._meta.db_table}
+                           (session_id, number, state, batch_type, next_state, size, build_ms, created_at)
+                    VALUES (%s, %s, %s, %s, %s, %s, %s, %s)
+                    ON CONFLICT (session_id, number) DO NOTHING
                 )
                 UPDATE {FeedSession._meta.db_table} SET state = %s, batch_count = %s, cycle = %s, updated_at = %s
                  WHERE id = %s
              RETURNING set_config('synchronous_commit', 'off', true)""",
             [session.pk, number, state, batch_type, now,
              [c.id for c, _ in picked], list(range(len(picked))), [cycle for _, cycle in picked],
-             [c.source for c, _ in picked], [c.similarity for c, _ in picked],
+             [c.source for c, _ in picked], [c.similarity for c, _ in picked], scores, parts,
+             session.pk, number, state, batch_type, session.state, len(picked), build_ms, now,
              session.state, session.batch_count, session.cycle, now, session.pk],
         )
 
@@ -364,6 +400,7 @@ def next_batch(session_id, *, after: int | None = None, partner: str | None = No
     batch is returned as it was served and nothing changes; the check is made under the
     session's lock, so two such requests at once serve one batch.
     """
+    started = time.perf_counter()
     with _session_transaction():
         session = _locked_session(session_id, partner)
         if after is not None and session.batch_count == after + 1:
@@ -375,10 +412,12 @@ def next_batch(session_id, *, after: int | None = None, partner: str | None = No
         rng = np.random.default_rng([session.id.int % 2**63, session.batch_count])
         picked = _pick(session, blueprint, state, session.algorithm.batch_size, rng)
 
+        build_ms = (time.perf_counter() - started) * 1000
         number = session.batch_count + 1
         next_state = machine.step(blueprint, state_name, machine.BATCH)
         session.state, session.batch_count = next_state, number
-        _record_batch(session, number, state_name, state.batch_type, picked)
+        _record_batch(session, number, state_name, state.batch_type, picked, build_ms)
+        _publish_batch(session, number, state_name, state.batch_type, next_state, len(picked), build_ms)
 
     videos = videos_for_display(c.id for c, _ in picked)
     items = [ServedItem(videos[c.id], i, c.source, c.similarity) for i, (c, _) in enumerate(picked)]
@@ -470,17 +509,20 @@ def _record_revision(session: FeedSession, state: str, batch_type: str, replaced
     cycle; like a batch, it does not wait for the WAL flush. A replacement may be a video
     withdrawn earlier (never seen) or one moving to another place: its row is taken back."""
     now = timezone.now()
+    scores, parts = _score_columns(c for _, (c, _) in replaced)
     with connection.cursor() as cursor:
         # Two statements: one statement may not update a row twice (withdraw it, then take it back).
         cursor.execute(
             f"""UPDATE {Impression._meta.db_table} SET withdrawn = true WHERE id = ANY(%s);
                 WITH revised AS (
                     INSERT INTO {Impression._meta.db_table}
-                           (session_id, video_id, batch_number, position, cycle, source, similarity,
-                            state, batch_type, withdrawn, created_at)
-                    SELECT %s, video_id, batch_number, position, cycle, source, similarity, %s, %s, false, %s
-                      FROM unnest(%s::bigint[], %s::int[], %s::int[], %s::int[], %s::text[], %s::float8[])
-                           AS revised(video_id, batch_number, position, cycle, source, similarity)
+                           (session_id, video_id, batch_number, position, cycle, source, similarity, score,
+                            score_parts, state, batch_type, withdrawn, created_at)
+                    SELECT %s, video_id, batch_number, position, cycle, source, similarity, score, parts::jsonb,
+                           %s, %s, false, %s
+                      FROM unnest(%s::bigint[], %s::int[], %s::int[], %s::int[], %s::text[], %s::float8[],
+                                  %s::float8[], %s::text[])
+                           AS revised(video_id, batch_number, position, cycle, source, similarity, score, parts)
                     {_TAKE_BACK_WITHDRAWN}
                 )
                 UPDATE {FeedSession._meta.db_table} SET cycle = %s, updated_at = %s WHERE id = %s
@@ -489,7 +531,7 @@ def _record_revision(session: FeedSession, state: str, batch_type: str, replaced
              session.pk, state, batch_type, now,
              [c.id for _, (c, _) in replaced], [batch for (_, batch, _), _ in replaced],
              [position for (_, _, position), _ in replaced], [cycle for _, (_, cycle) in replaced],
-             [c.source for _, (c, _) in replaced], [c.similarity for _, (c, _) in replaced],
+             [c.source for _, (c, _) in replaced], [c.similarity for _, (c, _) in replaced], scores, parts,
              session.cycle, now, session.pk],
         )
 
@@ -531,7 +573,7 @@ def _record(session_id, partner, video_id, event_id, *, watched_ms: int | None =
         raise FeedError(f"video must be a video id, not {video_id!r}", field="video")
     with _session_transaction():
         session = _locked_session(session_id, partner)
-        earlier, served_duration_s = _earlier_signal_and_served_video(session, event_id, video_id)
+        earlier, served_duration_s, served_state = _earlier_signal_and_served_video(session, event_id, video_id)
         # Applied once: a resent event (after a reconnect, a retry) is acknowledged as it was.
         if earlier is not None:
             kind, state_after = earlier
@@ -558,40 +600,78 @@ def _record(session_id, partner, video_id, event_id, *, watched_ms: int | None =
                     field="type",
                 )
         state_after = machine.step(blueprint, state_before, signal)
-        _record_signal(session, video_id, event_id, signal, watched_ms, duration_ms, state_before, state_after)
+        _record_signal(session, video_id, event_id, signal, watched_ms, duration_ms, state_before, state_after,
+                       served_state)
+        _publish_signal(session, video_id, event_id, signal, watched_ms, state_before, state_after)
     return SignalOutcome(signal, state_after, duplicate=False)
+
+
+# --- the event stream ---------------------------------------------------------------------------
+# Published from inside the use case's transaction, so they go out when (and only if) it commits.
+# Message types name the subscribers' handlers: ``feed.state`` (the feed's sockets: the frame
+# they forward is today's state frame), ``monitor.event`` (the live monitor).
+
+def _publish_signal(session: FeedSession, video_id: int, event_id: uuid.UUID, signal: str,
+                    watched_ms: int | None, state_before: str, state_after: str) -> None:
+    publish_on_commit(session_group(session.pk), {
+        "type": "feed.state", "state": state_after, "signal": signal, "event_id": str(event_id), "batch": None,
+    })
+    publish_on_commit(MONITOR_GROUP, {
+        "type": "monitor.event", "kind": "signal", "session": str(session.pk), "algorithm": session.algorithm.slug,
+        "video": video_id, "signal": signal, "watched_ms": watched_ms, "state_before": state_before,
+        "state_after": state_after, "event_id": str(event_id), "at": timezone.now().isoformat(),
+    })
+
+
+def _publish_batch(session: FeedSession, number: int, state: str, batch_type: str, next_state: str,
+                   size: int, build_ms: float) -> None:
+    publish_on_commit(session_group(session.pk), {
+        "type": "feed.state", "state": next_state, "signal": None, "event_id": None, "batch": number,
+    })
+    publish_on_commit(MONITOR_GROUP, {
+        "type": "monitor.event", "kind": "batch", "session": str(session.pk), "algorithm": session.algorithm.slug,
+        "batch": number, "state": state, "batch_type": batch_type, "next_state": next_state, "size": size,
+        "build_ms": round(build_ms, 1), "at": timezone.now().isoformat(),
+    })
 
 
 # Every view is a signal, so these are written out as the batch's are (see above).
 
 def _earlier_signal_and_served_video(session: FeedSession, event_id: uuid.UUID, video_id: int):
     """``((type, state_after) of the signal already recorded for event_id, or None, the video's
-    duration in seconds if the session was ever served it, else None)``, in one statement."""
+    duration in seconds if the session was ever served it, else None, the state that served it
+    (its latest impression's), else None)``, in one statement."""
     with connection.cursor() as cursor:
         cursor.execute(
             f"""SELECT (SELECT ARRAY[type, state_after] FROM {Signal._meta.db_table}
                          WHERE session_id = %s AND event_id = %s),
-                       (SELECT v.duration_s FROM {Impression._meta.db_table} i
-                          JOIN {Video._meta.db_table} v ON v.id = i.video_id
-                         WHERE i.session_id = %s AND i.video_id = %s LIMIT 1)""",
+                       served.duration_s, served.state
+                  FROM (SELECT 1) AS one
+                  LEFT JOIN LATERAL (SELECT v.duration_s, i.state FROM {Impression._meta.db_table} i
+                                       JOIN {Video._meta.db_table} v ON v.id = i.video_id
+                                      WHERE i.session_id = %s AND i.video_id = %s
+                                      ORDER BY i.cycle DESC LIMIT 1) AS served ON true""",
             [session.pk, event_id, session.pk, video_id],
         )
-        return cursor.fetchone()
+        earlier, duration_s, state = cursor.fetchone()
+        return earlier, duration_s, state
 
 
 def _record_signal(session: FeedSession, video_id: int, event_id: uuid.UUID, signal: str,
-                   watched_ms: int | None, duration_ms: int | None, state_before: str, state_after: str) -> None:
-    """Store the signal and the session's new state, in one statement."""
+                   watched_ms: int | None, duration_ms: int | None, state_before: str, state_after: str,
+                   served_state: str | None) -> None:
+    """Store the signal (with the state that served its video) and the session's new state, in one
+    statement."""
     now = timezone.now()
     with connection.cursor() as cursor:
         cursor.execute(
             f"""WITH recorded AS (
                     INSERT INTO {Signal._meta.db_table}
                            (session_id, video_id, type, watched_ms, duration_ms, event_id, state_before,
-                            state_after, created_at)
-                    VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)
+                            state_after, served_state, created_at)
+                    VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
                 )
                 UPDATE {FeedSession._meta.db_table} SET state = %s, updated_at = %s WHERE id = %s""",
-            [session.pk, video_id, signal, watched_ms, duration_ms, event_id, state_before, state_after, now,
-             state_after, now, session.pk],
+            [session.pk, video_id, signal, watched_ms, duration_ms, event_id, state_before, state_after,
+             served_state or "", now, state_after, now, session.pk],
         )

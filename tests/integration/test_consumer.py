@@ -376,12 +376,14 @@ def test_with_the_channel_layer_down_sockets_are_refused_and_one_error_is_logged
             await tab.disconnect()
         return results
 
-    feed_logger = logging.getLogger("feed")  # our loggers do not propagate to the root's
-    feed_logger.addHandler(caplog.handler)
+    # The outage is logged by the one health record of the layer (our loggers do not propagate
+    # to the root's).
+    layer_logger = logging.getLogger("tokfeed")
+    layer_logger.addHandler(caplog.handler)
     try:
         assert async_to_sync(attempts)() == [False, False, False]
     finally:
-        feed_logger.removeHandler(caplog.handler)
-    errors = [r for r in caplog.records if r.name == "feed.consumers" and r.levelname == "ERROR"]
+        layer_logger.removeHandler(caplog.handler)
+    errors = [r for r in caplog.records if r.name == "tokfeed.channel_layer" and r.levelname == "ERROR"]
     assert len(errors) == 1 and "channel layer is unreachable" in errors[0].getMessage()
     consumers.CHANNEL_LAYER_HEALTH.worked()
