@@ -213,8 +213,11 @@ def comparison_plot(request):
         label = names.get(algorithm_id, str(algorithm_id))
         watch.plot(x, [b.watched_ms / b.views / 1000 for b in own], marker="o", label=label)
         skips.plot(x, [100 * b.skips / b.views for b in own], marker="o", label=label)
-    watch.set(ylabel="mean watch time per view (s)", title=f"Views by {step} bins, {start:%Y-%m-%d %H:%M} to "
-                                                           f"{end:%Y-%m-%d %H:%M} UTC")
+    minutes = round(step.total_seconds() / 60)
+    bin_label = f"{minutes // 60} h" if minutes % 60 == 0 else f"{minutes} min"
+    watch.set(ylabel="mean watch time per view (s)",
+              title=f"Views of the window's sessions in {bin_label} bins, {start:%Y-%m-%d %H:%M} to "
+                    f"{end:%Y-%m-%d %H:%M} UTC")
     skips.set(ylabel="skip rate (%)", ylim=(0, 100), xlabel="time (UTC)")
     watch.set_xlim(start, end)
     skips.set_xlim(start, end)
