@@ -9,9 +9,12 @@ rebuilds the blueprint only when it changed.
 from __future__ import annotations
 
 import functools
+import logging
 
-from . import machine
+from . import machine, traffic
 from .models import Algorithm
+
+logger = logging.getLogger(__name__)
 
 #: Blueprints kept per process (one per algorithm version in use; old versions age out).
 CACHED_BLUEPRINTS = 64
@@ -23,6 +26,30 @@ def default_algorithm() -> Algorithm:
     if algorithm is None:
         raise Algorithm.DoesNotExist("no algorithm is defined; run the migrations, which ship the default")
     return algorithm
+
+
+def traffic_shares() -> list[tuple[int, int]]:
+    """Every algorithm's share of new sessions, as ``(id, percent)``."""
+    return list(Algorithm.objects.order_by("id").values_list("id", "traffic_share"))
+
+
+def algorithm_for_new_session(session_id, *, viewer=None) -> Algorithm:
+    """The algorithm of a new session that names none: the A/B split's draw for ``session_id``
+    (``traffic``), or, for a logged-in ``viewer``, the algorithm of their latest session while
+    it is still in the split. Shares that break the rule (written around the admin) send
+    everyone to the default, and say so in the log."""
+    default = default_algorithm()
+    shares = traffic_shares()
+    sticky = None
+    if viewer is not None and viewer.is_authenticated:
+        # The viewer's sessions by their reverse name: algorithms does not import the feed app.
+        sticky = viewer.feed_sessions.order_by("-updated_at").values_list("algorithm_id", flat=True).first()
+    try:
+        chosen = traffic.assign(session_id, shares, default.pk, sticky=sticky)
+    except traffic.InvalidSplit as exc:
+        logger.error("traffic split ignored, new sessions get the default: %s", exc)
+        return default
+    return default if chosen == default.pk else Algorithm.objects.get(pk=chosen)
 
 
 def load_blueprint(algorithm: Algorithm | int, *, version: int | None = None) -> machine.Blueprint:

@@ -39,7 +39,7 @@ from psycopg import errors as pg_errors
 from algorithms import machine
 from algorithms.ranking import BIASED, Candidate, build_batch
 from algorithms.models import Algorithm
-from algorithms.selectors import default_algorithm, load_blueprint
+from algorithms.selectors import algorithm_for_new_session, load_blueprint
 from algorithms.vectors import WeightedSignal, normalize
 from catalog.models import Topic, Video
 from catalog.selectors import VideoCatalog, vector_from_bytes, videos_for_display
@@ -127,7 +127,8 @@ class RevisedCard:
 def start_session(*, algorithm: str | Algorithm | None = None, bucket: dict | None = None, viewer=None,
                   anonymous_key: str = "", partner: str | None = None,
                   session_id: uuid.UUID | None = None) -> FeedSession:
-    """A new session in ``algorithm``'s initial state (the default algorithm when none is named),
+    """A new session in ``algorithm``'s initial state (when none is named, the A/B split's pick:
+    ``algorithms.selectors.algorithm_for_new_session``),
     owned by ``partner`` (None: the feed's own).
 
     ``session_id`` is for reproducible runs (simulations): a session's id seeds the randomness
@@ -136,8 +137,9 @@ def start_session(*, algorithm: str | Algorithm | None = None, bucket: dict | No
     ``bucket`` is an optional cold-start hint whose centroid biases ``biased`` states:
     ``{"text": "..."}`` (embedded), ``{"videos": [ids]}`` or ``{"topic": n}``.
     """
+    session_id = session_id or uuid.uuid4()
     if algorithm is None:
-        algorithm = default_algorithm()
+        algorithm = algorithm_for_new_session(session_id, viewer=viewer)
     elif isinstance(algorithm, str):
         algorithm = Algorithm.objects.filter(slug=algorithm).first()
         if algorithm is None:
@@ -145,7 +147,7 @@ def start_session(*, algorithm: str | Algorithm | None = None, bucket: dict | No
             raise FeedError(f"unknown algorithm; known: {known}", field="algorithm")
     bucket = bucket or {}
     return FeedSession.objects.create(
-        id=session_id or uuid.uuid4(),
+        id=session_id,
         algorithm=algorithm,
         state=algorithm.initial_state,
         bucket=bucket,

@@ -16,6 +16,9 @@ router.register("creators", catalog_api.CreatorViewSet, basename="creator")
 urlpatterns = [
     # Guessing passwords is slowed to the admin_login rate per client address.
     path("admin/login/", limit_posts("admin_login", "login attempts")(admin.site.login)),
+    # The operators' A/B pages (traffic split, comparison, simulations), before the admin's
+    # catch-all.
+    path("admin/dashboard/", include("algorithms.dashboard_urls")),
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(permission_classes=[AllowAny]), name="schema"),
     # The split view serves its script as a file, so the page needs no inline script (CSP).
