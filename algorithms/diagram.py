@@ -1,7 +1,7 @@
 """The picture of a state machine: Mermaid flowchart source for a ``machine.Blueprint``.
 
 Plain text from plain data (no database): each state is a node labelled with its name, batch
-type and the params it sets (those that shape its batch type); edges between the same two
+type and the params it sets (those that shape its batch type, in ``PARAMS`` order); edges between the same two
 states are drawn once, labelled with all their triggers; the initial state is pointed at by a
 start marker and drawn with a thicker border. Every name from the blueprint is escaped, so any
 state or signal name draws as written. The admin renders it with the vendored Mermaid.
@@ -9,7 +9,7 @@ state or signal name draws as written. The admin renders it with the vendored Me
 from __future__ import annotations
 
 from .machine import BATCH, DEFAULT, Blueprint
-from .ranking.params import PARAM_SPECS
+from .ranking.params import PARAMS
 
 #: Params per line in a node's label.
 PARAMS_PER_LINE = 3
@@ -34,9 +34,9 @@ def _value(value) -> str:
 
 
 def _node_label(state) -> str:
-    shown = [
-        f"{name} {_value(value)}" for name, value in state.params.items()
-        if name in PARAM_SPECS and state.batch_type in PARAM_SPECS[name].batch_types
+    shown = [  # in the declared order (the stored JSON's key order is the database's)
+        f"{spec.name} {_value(state.params[spec.name])}" for spec in PARAMS
+        if spec.name in state.params and state.batch_type in spec.batch_types
     ]
     lines = [f"<b>{_escape(state.name)}</b>", _escape(state.batch_type)]
     lines += [_escape(" · ".join(shown[i:i + PARAMS_PER_LINE])) for i in range(0, len(shown), PARAMS_PER_LINE)]
@@ -57,7 +57,7 @@ def mermaid_source(blueprint: Blueprint) -> str:
     ids = {state.name: f"s{i}" for i, state in enumerate(blueprint.states)}
     lines = ["flowchart LR"]
     if blueprint.initial in ids:
-        lines.append("    start((" ")):::start")
+        lines.append('    start((" ")):::start')
     for state in blueprint.states:
         css_class = ":::initial" if state.name == blueprint.initial else ""
         lines.append(f'    {ids[state.name]}["{_node_label(state)}"]{css_class}')
