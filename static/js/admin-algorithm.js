@@ -8,9 +8,18 @@
     if (!state) return;
     state.querySelectorAll("[data-batch-types]").forEach(function (input) {
       var shapes = input.dataset.batchTypes.split(" ").indexOf(select.value) !== -1;
-      var box = input.closest(".fieldBox") || input.closest(".form-row");
+      // The field with its help: the fieldBox's wrapper on a line of several fields, else the row.
+      var fieldBox = input.closest(".fieldBox");
+      var box = fieldBox ? fieldBox.parentElement : input.closest(".form-row");
       // Hidden, not disabled: a hidden param keeps its value, should the batch type come back.
       if (box) box.classList.toggle("param-not-shaping", !shapes);
+    });
+    // A line whose params all do not shape this batch type goes too.
+    state.querySelectorAll(".form-multiline").forEach(function (line) {
+      var shown = Array.prototype.some.call(line.children, function (box) {
+        return !box.classList.contains("param-not-shaping");
+      });
+      line.closest(".form-row").classList.toggle("param-not-shaping", !shown);
     });
   }
 
@@ -28,7 +37,11 @@
 
   var diagram = document.getElementById("machine-diagram");
   if (diagram && window.mermaid) {
-    window.mermaid.initialize({ startOnLoad: false, securityLevel: "strict", theme: "neutral" });
+    // Natural size (the holder scrolls): fitted to the page, a large machine's labels get unreadable.
+    window.mermaid.initialize({
+      startOnLoad: false, securityLevel: "strict", theme: "neutral",
+      flowchart: { useMaxWidth: false, wrappingWidth: 260 },
+    });
     window.mermaid.run({ nodes: [diagram] }).then(function () {
       diagram.dataset.rendered = "true";
     }, function (error) {

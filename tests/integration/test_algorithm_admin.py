@@ -231,6 +231,27 @@ def test_renaming_a_state_keeps_its_edges(admin_client, seed):
     assert Edge.objects.get(algorithm=seed, start="H", trigger="BATCH").end == "Mid"
 
 
+def test_an_algorithm_is_added_in_two_saves_the_second_with_its_grid(admin_client, db):
+    page = admin_client.get("/admin/algorithms/algorithm/add/").content.decode()
+    assert "No states yet" in page
+    data = {"name": "Tiny", "slug": "tiny", "description": "", "initial_state": "A", "traffic_share": 0,
+            "batch_size": 5, "high_attention_ms": 15000, "mid_attention_ms": 12000, "low_attention_ms": 9000,
+            "high_attention_ratio": "", "mid_attention_ratio": "", "low_attention_ratio": "",
+            **management("states", 1, 0), **state_fields("states-0", "A", "random", {}),
+            **management("signal_types", 1, 0), "signal_types-0-name": "LIKE", "signal_types-0-weight": 8,
+            "signal_types-0-polarity": 1, **management("edges", 0)}
+
+    first = admin_client.post("/admin/algorithms/algorithm/add/", data)
+
+    assert "state &#x27;A&#x27; has no BATCH edge" in first.content.decode()
+    assert 'name="edges-grid-row-0" value="A"' in first.content.decode()
+    data.update({"edges-grid-row-0": "A", "edges-grid-col-0": "LIKE", "edges-grid-col-1": "DEFAULT",
+                 "edges-grid-col-2": "BATCH", "edges-grid-0-0": "", "edges-grid-0-1": "A", "edges-grid-0-2": "A"})
+    assert admin_client.post("/admin/algorithms/algorithm/add/", data).status_code == 302
+    tiny = Algorithm.objects.get(slug="tiny")
+    assert sorted(tiny.edges.values_list("trigger", "end")) == [("BATCH", "A"), ("DEFAULT", "A")]
+
+
 # --- thresholds -------------------------------------------------------------------------------
 
 def test_a_mid_ratio_without_a_high_ratio_is_refused(admin_client, seed):
