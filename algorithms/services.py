@@ -1,7 +1,12 @@
-"""Writing algorithms: from blueprint JSON, always validated first."""
+"""Writing algorithms: from blueprint JSON, always validated first; cloning; the default.
+
+Rows are written one by one or with ``bulk_create_with_history``, never with ``update()``, so
+that every change lands in the audit history (django-simple-history: old -> new, who, when).
+"""
 from __future__ import annotations
 
 from django.db import transaction
+from simple_history.utils import bulk_create_with_history
 
 from . import machine
 from .blueprints import BlueprintError, blueprint_to_json, parse_blueprint
@@ -31,7 +36,7 @@ def save_blueprint(
         algorithm.mid_attention_ratio = blueprint.thresholds.mid_ratio
         algorithm.low_attention_ratio = blueprint.thresholds.low_ratio
         if make_default:
-            Algorithm.objects.filter(is_default=True).exclude(pk=algorithm.pk).update(is_default=False)
+            clear_other_defaults(algorithm)
             algorithm.is_default = True
         algorithm.save()
         algorithm.states.all().delete()
@@ -44,21 +49,59 @@ def save_blueprint(
 def write_rows(algorithm, blueprint: machine.Blueprint, *, models=(State, Edge, SignalType)) -> None:
     """Create the state, edge and signal-type rows of ``blueprint`` under ``algorithm``.
 
-    ``models`` lets a data migration pass its historical model classes.
+    ``models`` lets a data migration pass its historical model classes (which keep no history).
     """
     state_model, edge_model, signal_model = models
-    state_model.objects.bulk_create(
+
+    def create(model, rows):
+        rows = list(rows)
+        if hasattr(model, "history"):
+            bulk_create_with_history(rows, model)
+        else:
+            model.objects.bulk_create(rows)
+
+    create(state_model, (
         state_model(algorithm=algorithm, name=s.name, batch_type=s.batch_type, params=dict(s.params))
         for s in blueprint.states
-    )
-    edge_model.objects.bulk_create(
+    ))
+    create(edge_model, (
         edge_model(algorithm=algorithm, name=f"edge{i}", start=e.start, end=e.end, trigger=e.trigger)
         for i, e in enumerate(blueprint.edges, start=1)
-    )
-    signal_model.objects.bulk_create(
+    ))
+    create(signal_model, (
         signal_model(algorithm=algorithm, name=s.name, weight=s.weight, polarity=s.polarity)
         for s in blueprint.signals
-    )
+    ))
+
+
+def clear_other_defaults(algorithm: Algorithm) -> None:
+    """Unmark every default but ``algorithm`` (row by row, so the history shows it)."""
+    for other in Algorithm.objects.select_for_update().filter(is_default=True).exclude(pk=algorithm.pk):
+        other.is_default = False
+        other.save(update_fields=["is_default", "updated_at"])
+
+
+def make_default(algorithm: Algorithm) -> None:
+    """Make ``algorithm`` the one sessions that name none get."""
+    with transaction.atomic():
+        clear_other_defaults(algorithm)
+        algorithm.is_default = True
+        algorithm.save(update_fields=["is_default", "updated_at"])
+
+
+def clone_algorithm(source: Algorithm, *, slug: str, name: str) -> Algorithm:
+    """A copy of ``source`` as it is stored (machine, thresholds, batch size) under a new slug:
+    not the default and given no traffic share, so it serves nobody until an operator says so."""
+    blueprint = load_blueprint(source)
+    fields = ["description", "initial_state", "batch_size", "high_attention_ms", "mid_attention_ms",
+              "low_attention_ms", "high_attention_ratio", "mid_attention_ratio", "low_attention_ratio"]
+    with transaction.atomic():
+        clone = Algorithm.objects.create(
+            slug=slug, name=name, is_default=False, traffic_share=0,
+            **{field: getattr(source, field) for field in fields},
+        )
+        write_rows(clone, blueprint)
+    return clone
 
 
 def export_blueprint(algorithm: Algorithm) -> dict:
@@ -71,4 +114,5 @@ def algorithm_errors(algorithm: Algorithm) -> list[str]:
     return machine.validate(blueprint)
 
 
-__all__ = ["BlueprintError", "save_blueprint", "export_blueprint", "algorithm_errors"]
+__all__ = ["BlueprintError", "save_blueprint", "export_blueprint", "algorithm_errors", "make_default",
+           "clone_algorithm", "clear_other_defaults"]

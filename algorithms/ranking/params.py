@@ -1,9 +1,11 @@
-"""A state's batch params: validated and parsed once per blueprint version.
+"""A state's batch params: declared once, validated and parsed once per blueprint version.
 
 The names and meanings of FirstBatch's params are kept (``last_n``, ``r``, ``mu``, ``alpha``,
-``apply_threshold``, ``apply_mmr``...); tokfeed's own are documented on ``BatchParams``.
-``param_errors`` is what the admin and blueprint import show an operator; ``BatchParams.
-from_mapping`` accepts exactly what it accepts.
+``apply_threshold``, ``apply_mmr``...); tokfeed's own are marked as extensions. ``PARAMS``
+declares each param once (kind, range, the batch types it shapes, what it does to a batch):
+``param_errors`` (what the admin and blueprint import show an operator) and
+``BatchParams.from_mapping`` check against it, and the admin's state form is built from it.
+``BatchParams.from_mapping`` accepts exactly what ``param_errors`` accepts.
 """
 from __future__ import annotations
 
@@ -11,12 +13,111 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 
-_UNIT_INTERVAL = ("r", "mu", "alpha", "apply_threshold", "mmr_lambda")
-_POSITIVE_INT = ("last_n", "n_topics")
-_NON_NEGATIVE_INT = ("score_last_n", "creator_cap", "max_queries")
-_BOOLEAN = ("apply_mmr", "popularity_weighted", "explore_regions")
-_NON_NEGATIVE = ("decay", "explore_bonus")
-_BOUNDED = {"kernel_width": (0.01, 1.0)}
+# Batch type names (``builders`` registers them; spelled here so params do not import builders).
+_ALL = ("random", "sampled", "personalized", "biased")
+_TARGETED = ("sampled", "personalized", "biased")  # batches with slots that are not random
+_AROUND = ("personalized", "biased")  # batches recalled around query vectors
+
+UNIT = "unit"            # a number from 0 to 1
+COUNT = "count"          # a whole number >= 1
+WHOLE = "whole"          # a whole number >= 0
+NUMBER = "number"        # a number >= 0
+BOUNDED = "bounded"      # a number from ``minimum`` to ``maximum``
+FLAG = "flag"            # true or false
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    """One batch param: its kind and range, the batch types it shapes, and what it does."""
+
+    name: str
+    kind: str
+    help: str
+    batch_types: tuple[str, ...] = _ALL
+    minimum: float | None = None
+    maximum: float | None = None
+
+    def __post_init__(self):
+        bounds = {UNIT: (0.0, 1.0), COUNT: (1, None), WHOLE: (0, None), NUMBER: (0.0, None), FLAG: (None, None)}
+        if self.kind in bounds:
+            object.__setattr__(self, "minimum", bounds[self.kind][0])
+            object.__setattr__(self, "maximum", bounds[self.kind][1])
+
+    @property
+    def whole(self) -> bool:
+        return self.kind in (COUNT, WHOLE)
+
+    @property
+    def default(self):
+        return next(f.default for f in fields(BatchParams) if f.name == self.name)
+
+    def error(self, value) -> str | None:
+        """Why ``value`` is not a valid value of this param (None when it is), naming it."""
+        raw = value
+        if self.name == "apply_threshold":
+            value = _threshold_value(value)
+        if self.kind == FLAG:
+            return None if isinstance(value, bool) else f"param {self.name}={raw!r} must be true or false"
+        if self.kind == UNIT or self.kind == BOUNDED:
+            if not _is_number(value) or not self.minimum <= value <= self.maximum:
+                low, high = ("0", "1") if self.kind == UNIT else (self.minimum, self.maximum)
+                return f"param {self.name}={raw!r} must be a number between {low} and {high}"
+        elif self.kind == COUNT:
+            if not _is_number(value) or value != int(value) or value < 1:
+                return f"param {self.name}={raw!r} must be a positive whole number"
+        elif self.kind == WHOLE:
+            if not _is_number(value) or value != int(value) or value < 0:
+                return f"param {self.name}={raw!r} must be a whole number >= 0"
+        elif self.kind == NUMBER:
+            if not _is_number(value) or value < 0:
+                return f"param {self.name}={raw!r} must be a number >= 0"
+        return None
+
+    def parse(self, value):
+        """A valid raw value as ``BatchParams`` holds it."""
+        if self.name == "apply_threshold":
+            value = _threshold_value(value)
+        if self.kind == FLAG:
+            return value
+        return int(value) if self.whole else float(value)
+
+
+#: Every batch param, in the order the admin shows them.
+PARAMS: tuple[ParamSpec, ...] = (
+    ParamSpec("last_n", COUNT, "How many recent signals shape the viewer's interest (the query vectors).",
+              _TARGETED),
+    ParamSpec("r", UNIT, "Share of the batch filled with random unseen videos (exploration); 0 = none, "
+                         "1 = the whole batch.", _TARGETED),
+    ParamSpec("mu", UNIT, "Noise added to each query vector: explores around the viewer's interest "
+                          "(0 = exactly on it).", _AROUND),
+    ParamSpec("alpha", UNIT, "0 queries the mean of the recent signals; 1 queries each recent signal "
+                             "separately (several interests at once). In biased batches: how far from the "
+                             "bias toward the viewer.", _AROUND),
+    ParamSpec("apply_threshold", UNIT, "Minimum cosine similarity for a personalised video (0 = off); "
+                                       "slots left empty are filled at random.", _AROUND),
+    ParamSpec("apply_mmr", FLAG, "Diversify the personalised videos with maximal marginal relevance.", _AROUND),
+    ParamSpec("mmr_lambda", UNIT, "With MMR: 1 ranks by relevance alone, 0 by diversity alone.", _AROUND),
+    ParamSpec("n_topics", COUNT, "Topic clusters a sampled batch draws from (one video per topic).",
+              ("sampled",)),
+    ParamSpec("decay", NUMBER, "Exponential down-weighting of older signals (0 = all count alike; "
+                               "tokfeed extension)."),
+    ParamSpec("popularity_weighted", FLAG, "Random videos are drawn by popularity instead of uniformly "
+                                           "(tokfeed extension)."),
+    ParamSpec("score_last_n", WHOLE, "How many recent signals, watched and skipped, score each candidate "
+                                     "(evidence ranking; 0 = rank by similarity alone)."),
+    ParamSpec("kernel_width", BOUNDED, "How far a signal's evidence reaches, in cosine (evidence ranking).",
+              minimum=0.01, maximum=1.0),
+    ParamSpec("explore_bonus", NUMBER, "Bonus for videos in regions the viewer has not been shown yet "
+                                       "(evidence ranking; 0 = none).", _AROUND),
+    ParamSpec("explore_regions", FLAG, "The random slots cover regions the viewer has not seen or rejected, "
+                                       "instead of being drawn uniformly."),
+    ParamSpec("creator_cap", WHOLE, "At most this many videos of one creator in a batch, counting the "
+                                    "previous batch (0 = no cap)."),
+    ParamSpec("max_queries", WHOLE, "At most this many nearest-neighbour searches per batch, the newest "
+                                    "interests first (0 = one per personalised slot).", _AROUND),
+)
+PARAM_SPECS: dict[str, ParamSpec] = {spec.name: spec for spec in PARAMS}
+
 # FirstBatch blueprints may carry this; tokfeed always removes duplicates
 # (a session is never served a video twice), so only ``true`` is accepted.
 _FIRSTBATCH_ONLY = ("remove_duplicates",)
@@ -44,34 +145,15 @@ def param_errors(params: Mapping) -> list[str]:
     """
     if not isinstance(params, Mapping):
         return [f"params must be an object, not {type(params).__name__}"]
-    known = {f.name for f in fields(BatchParams)} | set(_FIRSTBATCH_ONLY)
+    known = set(PARAM_SPECS) | set(_FIRSTBATCH_ONLY)
     errors = []
     for key, value in params.items():
         if key not in known:
             errors.append(f"unknown param '{key}' (known params: {', '.join(sorted(known))})")
-        elif key == "apply_threshold":
-            value = _threshold_value(value)
-            if not _is_number(value) or not 0.0 <= value <= 1.0:
-                errors.append(f"param apply_threshold={params[key]!r} must be a number between 0 and 1")
-        elif key in _UNIT_INTERVAL:
-            if not _is_number(value) or not 0.0 <= value <= 1.0:
-                errors.append(f"param {key}={value!r} must be a number between 0 and 1")
-        elif key in _POSITIVE_INT:
-            if not _is_number(value) or value != int(value) or value < 1:
-                errors.append(f"param {key}={value!r} must be a positive whole number")
-        elif key in _NON_NEGATIVE_INT:
-            if not _is_number(value) or value != int(value) or value < 0:
-                errors.append(f"param {key}={value!r} must be a whole number >= 0")
-        elif key in _BOUNDED:
-            low, high = _BOUNDED[key]
-            if not _is_number(value) or not low <= value <= high:
-                errors.append(f"param {key}={value!r} must be a number between {low} and {high}")
-        elif key in _BOOLEAN:
-            if not isinstance(value, bool):
-                errors.append(f"param {key}={value!r} must be true or false")
-        elif key in _NON_NEGATIVE:
-            if not _is_number(value) or value < 0:
-                errors.append(f"param {key}={value!r} must be a number >= 0")
+        elif key in PARAM_SPECS:
+            error = PARAM_SPECS[key].error(value)
+            if error:
+                errors.append(error)
         elif key == "remove_duplicates" and value is not True:
             errors.append("param remove_duplicates can only be true: a session is never served a video twice")
     return errors
@@ -79,34 +161,15 @@ def param_errors(params: Mapping) -> list[str]:
 
 @dataclass(frozen=True)
 class BatchParams:
-    """A state's batch params, parsed (FirstBatch names and meanings).
+    """A state's batch params, parsed; what each does is declared in ``PARAMS``.
 
-    - ``last_n``: how many recent signals shape the user vector;
-    - ``r``: share of the batch that is random unseen items (exploration);
-    - ``mu``: noise scale added to query vectors (exploration around an interest);
-    - ``alpha``: 0 queries the mean interest, 1 each recent signal separately;
-    - ``apply_threshold``: minimum cosine for personalised items (0 = off);
-    - ``apply_mmr`` / ``mmr_lambda``: diversify personalised items with MMR;
-    - ``n_topics``: topic clusters to sample from (sampled batches);
-    - ``decay``: exponential down-weighting of older signals (tokfeed extension);
-    - ``popularity_weighted``: random items drawn by popularity, not uniformly
-      (tokfeed extension).
-
-    tokfeed's evidence ranking (all off by default, so FirstBatch blueprints rank as there):
-
-    - ``score_last_n``: how many recent signals, positive *and* negative (a skip is evidence),
-      score each candidate (``evidence.score_candidates``); 0 ranks by similarity alone;
-    - ``kernel_width``: how far a signal's evidence reaches, in cosine (the kernel's width);
-    - ``explore_bonus``: weight of the bonus for candidates in regions the viewer has not been
-      shown yet (optimism under uncertainty); with evidence ranking, the targeted slots
-      consider a sample of unseen items besides the recalled ones;
-    - ``explore_regions``: the ``r`` exploration slots cover the catalog's regions the viewer
-      has not seen or rejected (the items of a sample farthest from that evidence), instead of
-      being drawn uniformly;
-    - ``creator_cap``: at most this many videos of one creator in a batch, counting the
-      previous batch's too (0 = no cap);
-    - ``max_queries``: at most this many ANN queries per batch (the newest interests; each is an
-      index scan); 0 = one per targeted slot, as FirstBatch.
+    FirstBatch's: ``last_n``, ``r``, ``mu``, ``alpha``, ``apply_threshold``, ``apply_mmr`` /
+    ``mmr_lambda``, ``n_topics``. tokfeed extensions: ``decay`` and ``popularity_weighted``;
+    and the evidence ranking, all off by default so FirstBatch blueprints rank as there:
+    ``score_last_n`` (``evidence.score_candidates``), ``kernel_width``, ``explore_bonus`` (with
+    evidence ranking, the targeted slots consider a sample of unseen items besides the recalled
+    ones), ``explore_regions``, ``creator_cap`` and ``max_queries`` (each ANN query is an index
+    scan).
     """
 
     last_n: int = 5
@@ -133,16 +196,4 @@ class BatchParams:
         errors = param_errors(params)
         if errors:
             raise ValueError("; ".join(errors))
-        values = {}
-        for f in fields(cls):
-            if f.name not in params:
-                continue
-            value = params[f.name]
-            if f.name == "apply_threshold":
-                value = _threshold_value(value)
-            if f.name in _POSITIVE_INT or f.name in _NON_NEGATIVE_INT:
-                value = int(value)
-            elif f.name in _UNIT_INTERVAL or f.name in _NON_NEGATIVE or f.name in _BOUNDED:
-                value = float(value)
-            values[f.name] = value
-        return cls(**values)
+        return cls(**{name: spec.parse(params[name]) for name, spec in PARAM_SPECS.items() if name in params})
