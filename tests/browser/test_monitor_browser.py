@@ -37,7 +37,10 @@ def test_the_monitor_shows_the_feeds_views_and_the_next_one_live(feed_server, br
     monitor = operator_context.new_page()
     problems = []
     monitor.on("pageerror", lambda error: problems.append(str(error)))
-    monitor.on("console", lambda message: message.type == "error" and problems.append(message.text))
+    monitor.on("console", lambda message: "Content Security Policy" in message.text and problems.append(message.text))
+    # The admin's pages name no icon, so the browser asks for /favicon.ico: not one of ours.
+    monitor.on("response", lambda response: response.status >= 400 and not response.url.endswith("/favicon.ico")
+               and problems.append(f"{response.status} {response.url}"))
     monitor.goto(feed_server + "/admin/login/?next=/admin/feed/feedsession/monitor/")
     monitor.fill("#id_username", "operator")
     monitor.fill("#id_password", "monitor-test-pw")
