@@ -30,8 +30,7 @@ from simple_history.admin import SimpleHistoryAdmin
 
 from . import audit, services
 from .admin_forms import (
-    AlgorithmForm, CloneForm, EdgeGridFormSet, ImportBlueprintForm, SignalTypeFormSet, StateForm, StateFormSet,
-    param_fieldset_lines,
+    AlgorithmForm, CloneForm, EdgeGridFormSet, ImportBlueprintForm, MachineFormSet, StateForm, param_fieldset_lines,
 )
 from .diagram import mermaid_source
 from .models import Algorithm, Edge, SignalType, State
@@ -64,7 +63,7 @@ class PartOfAlgorithm:
 class StateInline(PartOfAlgorithm, admin.StackedInline):
     model = State
     form = StateForm
-    formset = StateFormSet
+    formset = MachineFormSet
     extra = 0
     classes = ["state-inline"]
 
@@ -81,7 +80,7 @@ class StateInline(PartOfAlgorithm, admin.StackedInline):
 
 class SignalTypeInline(PartOfAlgorithm, admin.TabularInline):
     model = SignalType
-    formset = SignalTypeFormSet
+    formset = MachineFormSet
     extra = 0
 
 

@@ -160,14 +160,6 @@ class MachineFormSet(forms.BaseInlineFormSet):
         return renamed
 
 
-class SignalTypeFormSet(MachineFormSet):
-    pass
-
-
-class StateFormSet(MachineFormSet):
-    pass
-
-
 class EdgeGridFormSet(MachineFormSet):
     """The edges as a grid of states x triggers (see the module docstring). Posted fields:
     ``<prefix>-grid-row-<i>`` (a row's state as rendered), ``<prefix>-grid-col-<j>`` (a column's
