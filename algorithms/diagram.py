@@ -35,7 +35,7 @@ def _value(value) -> str:
 
 def _node_label(state) -> str:
     shown = [  # in the declared order (the stored JSON's key order is the database's)
-        f"{spec.name} {_value(state.params[spec.name])}" for spec in PARAMS
+        f"{spec.name}\u00a0{_value(state.params[spec.name])}" for spec in PARAMS  # wrapped between params only
         if spec.name in state.params and state.batch_type in spec.batch_types
     ]
     lines = [f"<b>{_escape(state.name)}</b>", _escape(state.batch_type)]

@@ -1,6 +1,8 @@
 """The algorithm dashboard in a real browser: an operator logs in, the machine's picture is
 drawn by the vendored Mermaid under the page's CSP, params follow the batch type, and a save
 through the real form applies."""
+import re
+
 import pytest
 from django.contrib.auth.models import User
 from playwright.sync_api import expect
@@ -58,5 +60,5 @@ def test_an_operator_sees_the_machine_drawn_and_saves_an_edit(feed_server, brows
     evidence.refresh_from_db()
     assert evidence.high_attention_ms == 14000
     assert evidence.states.get(name="focus").params["r"] == 0.05
-    expect(page.locator('#machine-diagram[data-rendered="true"] svg')).to_contain_text("r 0.05")
+    expect(page.locator('#machine-diagram[data-rendered="true"] svg')).to_contain_text(re.compile(r"\br\s0\.05"))
     assert errors == []

@@ -299,7 +299,7 @@ def test_the_page_carries_the_machine_as_mermaid_and_redraws_it_after_a_save(adm
     data[f"{state_prefix(data, 'H')}-param_last_n"] = "4"
     assert admin_client.post(change_url(seed), data).status_code == 302
     body = admin_client.get(change_url(seed)).content.decode()
-    assert "last_n 4 · r 0 · mu 0.05" in body, body.split('id="machine-diagram"')[1][:600]
+    assert "last_n\u00a04 · r\u00a00 · mu\u00a00.05" in body, body.split('id="machine-diagram"')[1][:600]
 
 
 # --- clone, import, export, make default ------------------------------------------------------

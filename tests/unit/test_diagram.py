@@ -11,7 +11,7 @@ def test_the_seed_machine_draws_its_states_params_triggers_and_initial_state():
     assert '    s0["<b>0</b><br/>random"]:::initial' in lines
     assert "    start --> s0" in lines
     # H's params that shape a personalized batch, three a line
-    assert '    s1["<b>H</b><br/>personalized<br/>last_n 3 · r 0 · mu 0.05<br/>alpha 0 · apply_mmr off"]' in lines
+    assert '    s1["<b>H</b><br/>personalized<br/>last_n\u00a03 · r\u00a00 · mu\u00a00.05<br/>alpha\u00a00 · apply_mmr\u00a0off"]' in lines
     # edges between two states are drawn once, with every trigger (signals, DEFAULT, BATCH in order)
     assert '    s1 -->|"HIGH_ATTN, LIKE, SHARE, FOLLOW_CREATOR, DEFAULT"| s1' in lines
     assert '    s3 -.->|"BATCH"| s4' in lines
@@ -28,8 +28,8 @@ def test_names_are_escaped_and_params_that_do_not_shape_the_batch_type_are_left_
         initial='a "quoted" <b>#1</b>',
     )
     lines = mermaid_source(blueprint).splitlines()
-    assert '    s0["<b>a #quot;quoted#quot; #lt;b#gt;#35;1#lt;/b#gt;</b><br/>random<br/>popularity_weighted on"]:::initial' in lines
-    assert '    s1["<b>B#124;2</b><br/>sampled<br/>n_topics 3"]' in lines
+    assert '    s0["<b>a #quot;quoted#quot; #lt;b#gt;#35;1#lt;/b#gt;</b><br/>random<br/>popularity_weighted\u00a0on"]:::initial' in lines
+    assert '    s1["<b>B#124;2</b><br/>sampled<br/>n_topics\u00a03"]' in lines
     # an edge to an undefined state still draws, to a node that says so
     assert '    u0["Gone<br/>(not defined)"]:::undefined' in lines
     assert '    s1 -.->|"BATCH"| u0' in lines
