@@ -61,15 +61,6 @@ class SplitFormSet(BaseModelFormSet):
 SplitForms = modelformset_factory(Algorithm, form=ShareForm, formset=SplitFormSet, extra=0, can_delete=False)
 
 
-def _record_baselines(algorithm_ids: list[int]) -> None:
-    """A history row of each algorithm as it is now, for those that have none yet (the shipped
-    ones were created by migrations, which record no history): the change about to be saved
-    then shows as old -> new."""
-    bare = Algorithm.objects.filter(pk__in=algorithm_ids).exclude(
-        pk__in=Algorithm.history.filter(id__in=algorithm_ids).values("id"))
-    Algorithm.history.bulk_history_create(list(bare), default_change_reason="as it was before the first audited change")
-
-
 @require_http_methods(["GET", "POST"])
 def traffic_split(request):
     """Every algorithm with its share of new sessions; one save changes them all or none."""
@@ -81,7 +72,6 @@ def traffic_split(request):
         formset = SplitForms(request.POST, queryset=algorithms)
         if formset.is_valid():
             with transaction.atomic():
-                _record_baselines([form.instance.pk for form in formset.forms if form.has_changed()])
                 # Each changed algorithm is saved through the model, so its history records
                 # the change (who, old -> new).
                 changed = formset.save()
