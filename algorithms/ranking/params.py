@@ -11,9 +11,9 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 
-_UNIT_INTERVAL = ("r", "mu", "alpha", "apply_threshold", "mmr_lambda")
+_UNIT_INTERVAL = ("r", "mu", "alpha", "apply_threshold", "mmr_lambda", "exploit_above")
 _POSITIVE_INT = ("last_n", "n_topics")
-_NON_NEGATIVE_INT = ("score_last_n", "creator_cap", "max_queries")
+_NON_NEGATIVE_INT = ("score_last_n", "creator_cap", "creator_trust", "max_queries")
 _BOOLEAN = ("apply_mmr", "popularity_weighted", "explore_regions")
 _NON_NEGATIVE = ("decay", "explore_bonus")
 _BOUNDED = {"kernel_width": (0.01, 1.0)}
@@ -100,11 +100,20 @@ class BatchParams:
     - ``explore_bonus``: weight of the bonus for candidates in regions the viewer has not been
       shown yet (optimism under uncertainty); with evidence ranking, the targeted slots
       consider a sample of unseen items besides the recalled ones;
+    - ``exploit_above``: with evidence ranking, a targeted slot takes the best recalled video
+      only while its estimated chance of being liked (``liked``) is above this; the slots left
+      explore (``explore``), so a region whose positive was noise is left as soon as the skips
+      around it say so, and exploration draws across regions instead of taking the sample's
+      most remote items (0 = off: the bonus ranks a sample against the recalled videos);
     - ``explore_regions``: the ``r`` exploration slots cover the catalog's regions the viewer
       has not seen or rejected (the items of a sample farthest from that evidence), instead of
       being drawn uniformly;
     - ``creator_cap``: at most this many videos of one creator in a batch, counting the
       previous batch's too (0 = no cap);
+    - ``creator_trust``: the cap no longer holds for a creator of whom the viewer has watched at
+      least this many videos long among the recent signals (``score_last_n``, or ``last_n``),
+      more than they skipped: agreement, where one long watch (perhaps noise) must not capture
+      the feed; 0 = the cap always holds;
     - ``max_queries``: at most this many ANN queries per batch (the newest interests; each is an
       index scan); 0 = one per targeted slot, as FirstBatch.
     """
@@ -122,8 +131,10 @@ class BatchParams:
     score_last_n: int = 0
     kernel_width: float = 0.1
     explore_bonus: float = 0.0
+    exploit_above: float = 0.0
     explore_regions: bool = False
     creator_cap: int = 0
+    creator_trust: int = 0
     max_queries: int = 0
 
     @classmethod
