@@ -1,15 +1,9 @@
 """Ship the tuned params of the ``evidence`` algorithm (``evidence_default.json``); its states,
 edges, signals and thresholds stay as they were, and ``seed-default`` is not touched.
 
-- ``exploit_above`` 0.2: a targeted slot takes a recalled video only while the evidence says it
-  is liked with a chance above 0.2; the other slots explore. Before, the targeted slots ranked a
-  random sample against the recalled videos with the exploration bonus, which drew the sample's
-  most remote videos (outliers), so rare tastes were found less often than a random feed finds
-  them.
-- ``explore_regions`` off: exploration draws uniformly among unseen videos, in proportion to the
-  catalog's regions (the coverage rule kept away from dense regions where tastes live).
-- ``creator_trust`` 2: the two-in-five per-creator cap yields to a creator of whom the viewer has
-  watched two videos long (more than they skipped): agreement, where one noisy watch does not.
+``creator_trust`` 2: the two-in-five per-creator cap yields to a creator of whom the viewer has
+watched two videos long (more than they skipped): agreement, where one noisy long watch does not
+capture the feed. A viewer who likes one creator was held to two of five cards before.
 """
 import json
 from pathlib import Path
