@@ -43,13 +43,15 @@ class WeightedSignal:
     ``vector`` is the item's embedding, ``weight`` and ``polarity`` come from
     the signal type. ``age`` is extra staleness on top of the signal's rank
     among the recent ones (e.g. signals carried over from an earlier session);
-    it only matters when a decay is applied.
+    it only matters when a decay is applied. ``creator`` is the item's creator
+    when known (the per-creator cap yields to a viewer who keeps watching one).
     """
 
     vector: np.ndarray
     weight: float
     polarity: int
     age: int = 0
+    creator: int | None = None
 
 
 def _recent(signals: Sequence[WeightedSignal], last_n: int) -> list[WeightedSignal]:

@@ -25,5 +25,5 @@ def record_baselines(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("algorithms", "0006_dashboard")]
+    dependencies = [("algorithms", "0007_evidence_tuning")]
     operations = [migrations.RunPython(record_baselines, migrations.RunPython.noop)]

@@ -45,6 +45,10 @@ def _around(context: BatchContext, queries: list[np.ndarray], k: int, source: st
     if params.score_last_n > 0:
         if not recalled:
             return run("explore", context, k)  # no interest yet: every slot explores
+        if params.exploit_above > 0:
+            # Exploit what the evidence says is liked; explore with the rest.
+            exploiting = run("rank_by_evidence", context, recalled, k, min_liked=params.exploit_above)
+            return exploiting + run("explore", context, k - len(exploiting))
         sample = run("recall_random", context, k * stages.EXPLORE_SAMPLE_PER_SLOT) if params.explore_bonus > 0 else []
         return run("rank_by_evidence", context, recalled + sample, k)
     if not recalled:

@@ -109,10 +109,16 @@ PARAMS: tuple[ParamSpec, ...] = (
               minimum=0.01, maximum=1.0),
     ParamSpec("explore_bonus", NUMBER, "Bonus for videos in regions the viewer has not been shown yet "
                                        "(evidence ranking; 0 = none).", _AROUND),
+    ParamSpec("exploit_above", UNIT, "Evidence ranking: a targeted slot takes the best recalled video only while "
+                                     "its chance of being liked is above this; the other slots explore "
+                                     "(0 = off).", _TARGETED),
     ParamSpec("explore_regions", FLAG, "The random slots cover regions the viewer has not seen or rejected, "
                                        "instead of being drawn uniformly."),
     ParamSpec("creator_cap", WHOLE, "At most this many videos of one creator in a batch, counting the "
                                     "previous batch (0 = no cap)."),
+    ParamSpec("creator_trust", WHOLE, "The creator cap yields to a creator of whom the viewer has watched at "
+                                      "least this many videos long, more than they skipped (0 = the cap "
+                                      "always holds)."),
     ParamSpec("max_queries", WHOLE, "At most this many nearest-neighbour searches per batch, the newest "
                                     "interests first (0 = one per personalised slot).", _AROUND),
 )
@@ -168,8 +174,9 @@ class BatchParams:
     and the evidence ranking, all off by default so FirstBatch blueprints rank as there:
     ``score_last_n`` (``evidence.score_candidates``), ``kernel_width``, ``explore_bonus`` (with
     evidence ranking, the targeted slots consider a sample of unseen items besides the recalled
-    ones), ``explore_regions``, ``creator_cap`` and ``max_queries`` (each ANN query is an index
-    scan).
+    ones), ``exploit_above``, ``explore_regions``, ``creator_cap``, ``creator_trust`` (the cap
+    yields only to agreement: several long watches of a creator, never one) and ``max_queries``
+    (each ANN query is an index scan).
     """
 
     last_n: int = 5
@@ -185,8 +192,10 @@ class BatchParams:
     score_last_n: int = 0
     kernel_width: float = 0.1
     explore_bonus: float = 0.0
+    exploit_above: float = 0.0
     explore_regions: bool = False
     creator_cap: int = 0
+    creator_trust: int = 0
     max_queries: int = 0
 
     @classmethod

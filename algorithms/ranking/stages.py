@@ -44,7 +44,8 @@ class BatchContext:
     """What the stages of one batch know. ``signals`` are chronological (oldest first);
     ``taken`` grows as stages pick items, so a later stage never repeats one; ``creator_counts``
     starts from ``recent_creators`` (the previous batch's) and grows with every item a capped
-    stage picks, so the per-creator cap holds across the stages of one batch."""
+    stage picks, so the per-creator cap holds across the stages of one batch; ``trusted_creators``
+    are those the cap yields to (``creator_trust``)."""
 
     params: BatchParams
     catalog: Catalog
@@ -57,9 +58,11 @@ class BatchContext:
     timings: dict[str, float] = field(default_factory=dict)
     taken: set[int] = field(default_factory=set)
     creator_counts: Counter = field(init=False)
+    trusted_creators: frozenset[int] = field(init=False)
 
     def __post_init__(self):
         self.creator_counts = Counter(c for c in self.recent_creators if c is not None)
+        self.trusted_creators = trusted_creators(self.signals, self.params)
 
     def excluded(self) -> frozenset[int]:
         return self.seen | self.taken
@@ -67,7 +70,22 @@ class BatchContext:
     def at_creator_cap(self, creator: int | None) -> bool:
         """Whether ``creator`` already has ``creator_cap`` videos here (never, with no cap)."""
         cap = self.params.creator_cap
-        return bool(cap) and creator is not None and self.creator_counts[creator] >= cap
+        return (bool(cap) and creator is not None and self.creator_counts[creator] >= cap
+                and creator not in self.trusted_creators)
+
+
+def trusted_creators(signals: Sequence[WeightedSignal], params: BatchParams) -> frozenset[int]:
+    """The creators the per-creator cap yields to: at least ``creator_trust`` positive signals
+    on their videos among the last ``score_last_n`` (else ``last_n``) signals with a polarity,
+    and more positive than negative ones (agreement, so one noisy long watch does not lift it)."""
+    if not params.creator_trust or not params.creator_cap:
+        return frozenset()
+    n = params.score_last_n or params.last_n
+    recent = [s for s in signals if s.polarity != 0 and s.creator is not None][-n:]
+    positive = Counter(s.creator for s in recent if s.polarity > 0)
+    negative = Counter(s.creator for s in recent if s.polarity < 0)
+    return frozenset(c for c, count in positive.items()
+                     if count >= params.creator_trust and count > negative[c])
 
 
 def registrar(table: dict, kind: str):
@@ -194,11 +212,11 @@ def _evidence_scores(context: BatchContext, pool: Sequence[Candidate], explore_b
 
 @stage("rank_by_evidence")
 def rank_by_evidence(context: BatchContext, pool: Sequence[Candidate], k: int, *, source: str | None = None,
-                     explore_bonus: float | None = None) -> list[Candidate]:
+                     explore_bonus: float | None = None, min_liked: float = 0.0) -> list[Candidate]:
     """Pick ``k`` of ``pool`` one at a time by evidence score (``evidence``), each pick counted
     as evidence for the next (so a batch does not stack near-duplicates), within the
-    per-creator cap. Picks keep their score and its parts; ``source`` relabels them;
-    ``explore_bonus`` replaces the state's."""
+    per-creator cap; fewer when no candidate left is liked above ``min_liked``. Picks keep their
+    score and its parts; ``source`` relabels them; ``explore_bonus`` replaces the state's."""
     unique: dict[int, Candidate] = {}
     for c in pool:
         unique.setdefault(c.id, c)  # the first finder: a recalled item also drawn at random stays recalled
@@ -211,7 +229,7 @@ def rank_by_evidence(context: BatchContext, pool: Sequence[Candidate], k: int, *
     chosen: list[Candidate] = []
     while len(chosen) < k:
         capped = np.array([context.at_creator_cap(creator) for creator in creators])
-        values = np.where(available & ~capped, scores.score(), -np.inf)
+        values = np.where(available & ~capped & (scores.liked > min_liked), scores.score(), -np.inf)
         best = int(np.argmax(values))
         if not np.isfinite(values[best]):
             break

@@ -37,3 +37,18 @@ def test_a_viewer_who_skips_everything_of_one_kind_stops_being_served_it(catalog
                                  watched_ms=max(1, min(watched, services.max_watched_ms(item.video.duration_s))))
     later = [hit for batch in served_per_batch[5:] for hit in batch]
     assert sum(later) <= 1, served_per_batch  # 25 cards; chance alone would serve about 3 or 4
+
+
+def test_the_signals_ranking_reads_carry_their_videos_creator(catalog_db):
+    # creator_trust counts a creator's long watches: the history must say whose videos they were.
+    session = services.start_session(algorithm="evidence", session_id=uuid.UUID(int=20261203))
+    batch = services.next_batch(session.id)
+    for n, item in enumerate(batch.items[:3]):
+        watched = item.video.duration_s * 1000 * (2 if n % 2 == 0 else 0) + 500
+        services.record_view(session.id, video_id=item.video.pk, event_id=uuid.UUID(int=n + 1),
+                             watched_ms=min(watched, services.max_watched_ms(item.video.duration_s)))
+    from feed.models import FeedSession
+    stored = FeedSession.objects.select_related("algorithm").get(pk=session.id)
+    signals, _, _ = services._history(stored, load_blueprint(stored.algorithm), 10)
+    assert [s.creator for s in signals] == [item.video.creator_id for item in batch.items[:3]]
+    assert [s.polarity for s in signals] == [1, -1, 1]

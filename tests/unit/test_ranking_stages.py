@@ -124,6 +124,8 @@ def test_stages_never_return_seen_or_taken_items(clusters):
     ({"kernel_width": 0}, "kernel_width=0 must be a number between 0.01 and 1.0"),
     ({"explore_bonus": -0.1}, "explore_bonus=-0.1 must be a number >= 0"),
     ({"explore_regions": "yes"}, "explore_regions='yes' must be true or false"),
+    ({"creator_trust": -1}, "creator_trust=-1 must be a whole number >= 0"),
+    ({"exploit_above": 1.5}, "exploit_above=1.5 must be a number between 0 and 1"),
 ])
 def test_new_params_are_validated_like_the_old_ones(params, message):
     assert param_errors(params) == [f"param {message}"]
@@ -133,6 +135,7 @@ def test_new_params_parse_and_default_off():
     assert BatchParams.from_mapping({"score_last_n": 30, "creator_cap": 2.0, "explore_regions": True}) == BatchParams(
         score_last_n=30, creator_cap=2, explore_regions=True)
     assert (BatchParams().score_last_n, BatchParams().creator_cap, BatchParams().explore_bonus) == (0, 0, 0.0)
+    assert (BatchParams().creator_trust, BatchParams().exploit_above) == (0, 0.0)
 
 
 class CountingCatalog(InMemoryCatalog):
@@ -178,3 +181,49 @@ def test_exploration_goes_where_the_batch_has_not_already_gone(clusters):
         batch = build_batch("personalized", params, clusters, [signal(e(0))], 5, frozenset(), np.random.default_rng(seed))
         explored = [c for c in batch if c.source == "explore"]
         assert len(explored) == 2 and all(cluster_of(c.id) != 0 for c in explored), seed
+
+
+def creator_signal(catalog, item, weight=20.0, polarity=1):
+    return WeightedSignal(catalog.vectors([item])[0], weight, polarity, creator=catalog.creators([item])[0])
+
+
+def test_the_creator_cap_yields_to_a_viewer_who_keeps_watching_that_creator(clusters):
+    # Cluster 0's ten videos are all by creator 7; the cap allows two of them in a batch.
+    params = BatchParams(last_n=5, alpha=1.0, creator_cap=2, creator_trust=2, **EVIDENCE)
+    seen = frozenset({0, 1, 2, 3})
+
+    def creator_7_in_batch(signals):
+        batch = build_batch("personalized", params, clusters, signals, 5, seen, np.random.default_rng(0))
+        return clusters.creators([c.id for c in batch]).count(7)
+
+    # Two long watches of creator 7: agreement, the cap no longer holds for them.
+    assert creator_7_in_batch([creator_signal(clusters, 0), creator_signal(clusters, 1)]) > 2
+    # One long watch (perhaps noise) does not lift it...
+    assert creator_7_in_batch([creator_signal(clusters, 0)]) == 2
+    # ... nor do two when the viewer skipped as many of the creator's videos.
+    mixed = [creator_signal(clusters, i) for i in (0, 1)] + [creator_signal(clusters, i, 10.0, -1) for i in (2, 3)]
+    assert creator_7_in_batch(mixed) <= 2
+    # creator_trust 0 (the default): the cap always holds.
+    plain = BatchParams(last_n=5, alpha=1.0, creator_cap=2, **EVIDENCE)
+    batch = build_batch("personalized", plain, clusters, [creator_signal(clusters, i) for i in (0, 1)], 5, seen,
+                        np.random.default_rng(0))
+    assert clusters.creators([c.id for c in batch]).count(7) == 2
+
+
+def test_a_positive_the_skips_around_it_contradict_is_left_for_exploration(clusters):
+    # One long watch in cluster 3 (weight 20), then five of its neighbours skipped (10 each):
+    # its neighbours are liked with a chance of about (20 + 1) / (20 + 50 + 10) = 0.26 now.
+    params = BatchParams(last_n=10, alpha=1.0, exploit_above=0.3, **EVIDENCE)
+    watched, skipped = 300, [301, 302, 303, 304, 305]
+    noisy = [creator_signal(clusters, watched)] + [creator_signal(clusters, i, 10.0, -1) for i in skipped]
+    seen = frozenset({watched, *skipped})
+    for seed in range(5):
+        batch = build_batch("personalized", params, clusters, noisy, 5, seen, np.random.default_rng(seed))
+        # No slot exploits cluster 3; an exploration draw (uniform here) may still land there.
+        assert "ann" not in {c.source for c in batch}, seed
+        assert [cluster_of(c.id) for c in batch].count(3) <= 1, seed
+    # Three long watches there agree: the targeted slots stay in cluster 3.
+    agreed = [creator_signal(clusters, i) for i in (300, 301, 302)]
+    batch = build_batch("personalized", params, clusters, agreed, 5, frozenset({300, 301, 302}), np.random.default_rng(0))
+    assert [cluster_of(c.id) for c in batch].count(3) == 5
+    assert {c.source for c in batch} == {"ann"}
