@@ -44,7 +44,7 @@ def test_the_page_serves_a_batch_of_cards_and_a_reload_keeps_them(catalog_db, cl
     # was on screen, and the three after it as the view revised them.
     revised = cards(post_event(client, type="view", video=shown[0][2], watched_ms=3000).json()["html"])
     assert {(b, p) for b, p, _ in revised} <= {(1, 2), (1, 3), (1, 4)}  # only the picks that changed
-    upcoming = {p: card for card in shown[2:] for p in [card[1]]} | {p: card for card in revised for p in [card[1]]}
+    upcoming = {card[1]: card for card in [*shown[2:], *revised]}  # by position, revisions last
     again = cards(client.get("/").content.decode())
     assert again == [shown[1], *(upcoming[p] for p in sorted(upcoming))]
     assert feed_session(client).batch_count == 1
