@@ -2,14 +2,15 @@
 their counts, and "more like this" for both.
 
 Every successful read carries an ``ETag`` (a hash of the body) and ``Cache-Control: public,
-max-age=300`` (the 5-minute TTL of the build guide), so an edge cache can absorb repeats, and a
+max-age=300`` (the 5-minute TTL of the build guide) and ``Vary: Authorization``, so an edge
+cache can absorb each partner's repeats without serving them to anyone else, and a
 client that sends ``If-None-Match`` with the tag it holds is answered ``304 Not Modified``
 (Django's ``ConditionalGetMiddleware``, applied to these views only). Errors are not to be
 stored (``no-store``) and carry no ETag.
 """
 from django.db.models import Count
 from django.middleware.http import ConditionalGetMiddleware
-from django.utils.cache import patch_cache_control
+from django.utils.cache import patch_cache_control, patch_vary_headers
 from django.utils.decorators import decorator_from_middleware, method_decorator
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
@@ -76,6 +77,9 @@ class CacheableReadsMixin:
         response = super().finalize_response(request, response, *args, **kwargs)
         if request.method in ("GET", "HEAD") and response.status_code == 200:
             patch_cache_control(response, public=True, max_age=CATALOG_MAX_AGE)
+            # ``public`` lets a shared cache store a response to a request with a key; varying on
+            # the key keeps it from answering a request without one (or with another partner's).
+            patch_vary_headers(response, ("Authorization",))
         else:
             patch_cache_control(response, no_store=True)
         return response

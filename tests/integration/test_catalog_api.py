@@ -170,6 +170,7 @@ def test_reads_carry_an_etag_and_answer_304_when_unchanged(catalog_db, api_clien
         assert response.status_code == 200
         etag = response["ETag"]
         assert etag and set(response["Cache-Control"].replace(" ", "").split(",")) == {"public", "max-age=300"}
+        assert "Authorization" in response["Vary"]  # a shared cache keeps each key's copy apart
         again = api_client.get(url, HTTP_IF_NONE_MATCH=etag)
         assert again.status_code == 304 and again.content == b"" and again["ETag"] == etag
         assert api_client.get(url, HTTP_IF_NONE_MATCH='"something-else"').status_code == 200
