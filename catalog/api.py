@@ -1,24 +1,216 @@
-"""Read-only catalog endpoints for partners: videos and creators."""
-from rest_framework import viewsets
-from rest_framework.pagination import PageNumberPagination
+"""Read-only catalog endpoints for partners: videos (filtered, cursor-paginated), creators with
+their counts, and "more like this" for both.
 
+Every successful read carries an ``ETag`` (a hash of the body) and ``Cache-Control: public,
+max-age=300`` (the 5-minute TTL of the build guide) and ``Vary: Authorization``, so an edge
+cache can absorb each partner's repeats without serving them to anyone else, and a
+client that sends ``If-None-Match`` with the tag it holds is answered ``304 Not Modified``
+(Django's ``ConditionalGetMiddleware``, applied to these views only). Errors are not to be
+stored (``no-store``) and carry no ETag.
+"""
+from django.db.models import Count
+from django.middleware.http import ConditionalGetMiddleware
+from django.utils.cache import patch_cache_control, patch_vary_headers
+from django.utils.decorators import decorator_from_middleware, method_decorator
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
+from rest_framework import serializers, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import NotFound as DRFNotFound
+from rest_framework.exceptions import ValidationError
+from rest_framework.pagination import CursorPagination
+from rest_framework.response import Response
+
+from tokfeed.api_input import MAX_ID
+from tokfeed.errors import NotFound
+
+from . import selectors
+from .filters import VideoFiltersSerializer, filter_videos
 from .models import Creator, Video
-from .serializers import CreatorSerializer, VideoSerializer
+from .serializers import (
+    ApiErrorSerializer,
+    CatalogCreatorSerializer,
+    CatalogVideoSerializer,
+    SimilarCreatorsSerializer,
+    SimilarityLimitSerializer,
+    SimilarVideosSerializer,
+)
+
+#: Seconds an edge cache (or a client) may reuse a catalog or similarity read.
+CATALOG_MAX_AGE = 300
 
 
-class CatalogPagination(PageNumberPagination):
+class CatalogCursorPagination(CursorPagination):
+    """Pages in a stable order (newest added first, by id: unique and never changes), so a
+    partner walking the catalog while it grows sees each video once. A cursor or page size that
+    is not one of ours is refused (400), not silently replaced by the first page."""
+
+    ordering = "-id"
     page_size = 50
     page_size_query_param = "page_size"
     max_page_size = 500
 
+    def decode_cursor(self, request):
+        try:
+            return super().decode_cursor(request)
+        except DRFNotFound:
+            raise ValidationError({"cursor": ["this is not a cursor from a previous page"]}, code="invalid") from None
 
-class VideoViewSet(viewsets.ReadOnlyModelViewSet):
-    serializer_class = VideoSerializer
-    pagination_class = CatalogPagination
-    queryset = Video.objects.select_related("creator", "music").prefetch_related("hashtags").order_by("id")
+    def get_page_size(self, request):
+        if self.page_size_query_param not in request.query_params:
+            return self.page_size
+        size = serializers.IntegerField(min_value=1, max_value=self.max_page_size)
+        try:
+            return size.run_validation(request.query_params[self.page_size_query_param])
+        except ValidationError as exc:
+            raise ValidationError({self.page_size_query_param: exc.detail}) from None
 
 
-class CreatorViewSet(viewsets.ReadOnlyModelViewSet):
-    serializer_class = CreatorSerializer
-    pagination_class = CatalogPagination
-    queryset = Creator.objects.order_by("id")
+class CacheableReadsMixin:
+    """``Cache-Control: public, max-age=300`` on successful reads (ETag/304: see the module).
+
+    Errors are ``no-store`` (which also keeps the ETag off them): a refused key or a throttled
+    request is about that request, and no cache may answer the next one with it.
+    """
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        response = super().finalize_response(request, response, *args, **kwargs)
+        if request.method in ("GET", "HEAD") and response.status_code == 200:
+            patch_cache_control(response, public=True, max_age=CATALOG_MAX_AGE)
+            # ``public`` lets a shared cache store a response to a request with a key; varying on
+            # the key keeps it from answering a request without one (or with another partner's).
+            patch_vary_headers(response, ("Authorization",))
+        else:
+            patch_cache_control(response, no_store=True)
+        return response
+
+
+conditional_get = decorator_from_middleware(ConditionalGetMiddleware)
+
+
+def _row_id(pk: str) -> int:
+    """A path's id, or 404 (not 500) for one that is no id of ours."""
+    if not pk.isdigit() or int(pk) > MAX_ID:
+        raise NotFound(f"there is no such id: {pk!r}")
+    return int(pk)
+
+
+def _limit(request) -> int:
+    body = SimilarityLimitSerializer(data=request.query_params)
+    body.is_valid(raise_exception=True)
+    return body.validated_data["limit"]
+
+
+ERRORS = {
+    400: OpenApiResponse(ApiErrorSerializer, description="A query parameter is invalid (named in `field`).",
+                         examples=[OpenApiExample("bad filter", value={
+                             "error": "min_followers: A valid integer is required.", "field": "min_followers",
+                             "code": "invalid", "details": {"min_followers": ["A valid integer is required."]}})]),
+    404: OpenApiResponse(ApiErrorSerializer, description="No such id.",
+                         examples=[OpenApiExample("unknown id", value={
+                             "error": "there is no video with id 999999", "field": None, "code": "not_found",
+                             "details": None})]),
+    409: OpenApiResponse(ApiErrorSerializer, description="It has no embedding yet (`code`: `not_embedded`).",
+                         examples=[OpenApiExample("not embedded yet", value={
+                             "error": "video 12 has no embedding yet: try again once its embedding job has run",
+                             "field": None, "code": "not_embedded", "details": None})]),
+}
+CACHE_NOTE = ("Carries an ETag and `Cache-Control: public, max-age=300`; send the ETag back in "
+              "`If-None-Match` to get `304 Not Modified` while it has not changed.")
+LIMIT = OpenApiParameter("limit", OpenApiTypes.INT, description="How many (default 10, at most 100).")
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="List videos",
+        description="Filtered, newest added first, in pages (follow `next`). " + CACHE_NOTE,
+        parameters=[VideoFiltersSerializer(partial=True)],
+        responses={200: CatalogVideoSerializer(many=True), 400: ERRORS[400]},
+    ),
+    retrieve=extend_schema(summary="One video", description=CACHE_NOTE,
+                           responses={200: CatalogVideoSerializer, 404: ERRORS[404]}),
+)
+@method_decorator(conditional_get, name="dispatch")
+class VideoViewSet(CacheableReadsMixin, viewsets.ReadOnlyModelViewSet):
+    serializer_class = CatalogVideoSerializer
+    pagination_class = CatalogCursorPagination
+    # The vectors and the embedded document are never shown (and vectors are costly to parse).
+    queryset = (Video.objects.defer("embedding", "document", "creator__embedding")
+                .select_related("creator", "music").prefetch_related("hashtags"))
+
+    def get_queryset(self):
+        videos = super().get_queryset()
+        if self.action == "list":
+            filters = VideoFiltersSerializer(data=self.request.query_params)
+            filters.is_valid(raise_exception=True)
+            videos = filter_videos(videos, filters.validated_data)
+        return videos
+
+    def get_object(self):
+        pk = _row_id(self.kwargs["pk"])
+        video = self.get_queryset().filter(pk=pk).first()
+        if video is None:
+            raise NotFound(f"there is no video with id {pk}")
+        return video
+
+    @extend_schema(
+        summary="More like this",
+        description="The videos nearest to this one by content vector (itself excluded), each with its "
+                    "cosine similarity, most similar first. " + CACHE_NOTE,
+        parameters=[LIMIT],
+        responses={200: OpenApiResponse(SimilarVideosSerializer, examples=[OpenApiExample("similar", value={
+            "video_id": 12, "items": [{"similarity": 0.83, "video": {
+                "id": 40, "external_id": "6829540328", "caption": "dance challenge #fyp", "creator": "someone",
+                "music": {"name": "original sound", "author": "someone", "original": True},
+                "hashtags": ["fyp"], "duration": 15, "stats": {"plays": 1200, "likes": 300, "shares": 4, "comments": 9},
+                "created_at": "2020-05-01T12:00:00Z", "web_url": "https://www.tiktok.com/@someone/video/6829540328",
+                "cover_url": "", "creator_id": 7, "language": "en"}}]})]),
+                   400: ERRORS[400], 404: ERRORS[404], 409: ERRORS[409]},
+    )
+    @action(detail=True, methods=["get"], pagination_class=None, filter_backends=[])
+    def similar(self, request, pk=None):
+        video_id, limit = _row_id(pk), _limit(request)
+        found = selectors.similar_videos(video_id, limit)
+        shown = selectors.videos_for_display(pk for pk, _ in found)
+        items = [{"similarity": similarity, "video": shown[pk]} for pk, similarity in found if pk in shown]
+        return Response(SimilarVideosSerializer({"video_id": video_id, "items": items}).data)
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List creators", description="Newest added first, in pages. " + CACHE_NOTE,
+                       responses={200: CatalogCreatorSerializer(many=True), 400: ERRORS[400]}),
+    retrieve=extend_schema(summary="One creator, with their counts", description=CACHE_NOTE,
+                           responses={200: CatalogCreatorSerializer, 404: ERRORS[404]}),
+)
+@method_decorator(conditional_get, name="dispatch")
+class CreatorViewSet(CacheableReadsMixin, viewsets.ReadOnlyModelViewSet):
+    serializer_class = CatalogCreatorSerializer
+    pagination_class = CatalogCursorPagination
+    queryset = Creator.objects.defer("embedding").annotate(catalog_video_count=Count("videos"))
+
+    def get_object(self):
+        pk = _row_id(self.kwargs["pk"])
+        creator = self.get_queryset().filter(pk=pk).first()
+        if creator is None:
+            raise NotFound(f"there is no creator with id {pk}")
+        return creator
+
+    @extend_schema(
+        summary="Similar creators",
+        description="The creators nearest to this one by their pooled vectors (bio and recent videos; "
+                    "itself excluded), each with its cosine similarity, most similar first. " + CACHE_NOTE,
+        parameters=[LIMIT],
+        responses={200: OpenApiResponse(SimilarCreatorsSerializer, examples=[OpenApiExample("similar", value={
+            "creator_id": 7, "items": [{"similarity": 0.77, "creator": {
+                "id": 9, "external_id": "6754", "handle": "another", "display_name": "Another", "bio": "",
+                "verified": False, "follower_count": 120000, "following_count": 80, "heart_count": 2400000,
+                "video_count": 310, "language": "en", "country": "", "catalog_video_count": 3}}]})]),
+                   400: ERRORS[400], 404: ERRORS[404], 409: ERRORS[409]},
+    )
+    @action(detail=True, methods=["get"], pagination_class=None, filter_backends=[])
+    def similar(self, request, pk=None):
+        creator_id, limit = _row_id(pk), _limit(request)
+        found = selectors.similar_creators(creator_id, limit)
+        creators = self.get_queryset().in_bulk([pk for pk, _ in found])
+        items = [{"similarity": similarity, "creator": creators[pk]} for pk, similarity in found if pk in creators]
+        return Response(SimilarCreatorsSerializer({"creator_id": creator_id, "items": items}).data)

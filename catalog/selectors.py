@@ -363,3 +363,73 @@ class VideoCatalog:
 
     def topic_centroids(self) -> np.ndarray:
         return np.array(list(Topic.objects.order_by("number").values_list("centroid", flat=True)), dtype=np.float32)
+
+
+# --- "More like this" for the partner API (catalog/api.py) --------------------------------------
+# (Imported here, with the functions that need them, so that additions to this module stay apart.)
+from django.db.models.expressions import RawSQL  # noqa: E402
+
+from tokfeed.errors import NotFound, ServiceError  # noqa: E402
+
+
+class NotEmbedded(ServiceError):
+    """The video or creator exists but has no vector yet (its embedding job has not run)."""
+
+    status = 409
+    code = "not_embedded"
+
+
+def _vector_of(model, pk: int) -> bytes:
+    """The vector of row ``pk`` in pgvector's binary form; ``NotFound`` if there is no such row,
+    ``NotEmbedded`` if it has no vector yet."""
+    rows = list(model.objects.filter(pk=pk).values_list(RawSQL("vector_send(embedding)", []), flat=True))
+    name = model._meta.verbose_name
+    if not rows:
+        raise NotFound(f"there is no {name} with id {pk}")
+    if rows[0] is None:
+        raise NotEmbedded(f"{name} {pk} has no embedding yet: try again once its embedding job has run")
+    return rows[0]
+
+
+def similar_videos(video_id: int, limit: int) -> list[tuple[int, float]]:
+    """The ``limit`` videos nearest to video ``video_id`` (itself excluded): ``[(id, cosine)]``,
+    most similar first. The feed's own search (``VideoCatalog.search``: HNSW, over-fetching past
+    the excluded id, exact search if that comes back short), so the API and the feed agree."""
+    vector = vector_from_bytes(_vector_of(Video, video_id))
+    return VideoCatalog().search(vector, limit, exclude=frozenset({video_id}))
+
+
+_CREATOR_TABLE = Creator._meta.db_table
+
+
+def similar_creators(creator_id: int, limit: int) -> list[tuple[int, float]]:
+    """The ``limit`` creators nearest to creator ``creator_id`` (itself excluded), by the pooled
+    creator vectors (``catalog.embedding_jobs``): ``[(id, cosine)]``, most similar first.
+
+    Written out for the reason ``VideoCatalog._nearest`` is (pgvector's HNSW scan with a
+    per-statement ``hnsw.ef_search``), over the creators' own index, which that query does not
+    cover. Only the creator itself is excluded, so asking the index for ``limit + 1`` rows at a
+    breadth of at least that suffices; should it still come back short (HNSW can, on a small or
+    skewed graph), the search is repeated exactly, so a result is short only if the catalog is.
+    """
+    if limit <= 0:
+        return []
+    query = Vector.from_binary(_vector_of(Creator, creator_id)).to_text()
+    depth = limit + 1
+    usual = _connection_breadth().single
+    search = f"""SELECT id, 1 - (embedding <=> %s::vector) FROM {_CREATOR_TABLE}
+                  WHERE embedding IS NOT NULL ORDER BY embedding <=> %s::vector, id LIMIT %s"""
+    rows: list[tuple[int, float]] = []
+    with transaction.atomic(savepoint=False), connection.cursor() as cursor:
+        # First through the index, then (if short) exactly; both settings are for this
+        # transaction only and put back after.
+        for name, value in (("hnsw.ef_search", str(min(MAX_EF_SEARCH, max(usual, depth)))),
+                            ("enable_indexscan", "off")):
+            cursor.execute("SELECT set_config(%s, %s, true)", [name, value])
+            cursor.execute(search, [query, query, depth])
+            rows = [(pk, similarity) for pk, similarity in cursor.fetchall() if pk != creator_id][:limit]
+            if len(rows) == limit:
+                break
+        cursor.execute("SELECT set_config('hnsw.ef_search', %s, true), set_config('enable_indexscan', 'on', true)",
+                       [str(usual)])
+    return rows

@@ -35,3 +35,57 @@ class VideoSerializer(serializers.ModelSerializer):
             "shares": video.share_count,
             "comments": video.comment_count,
         }
+
+
+class CatalogVideoSerializer(VideoSerializer):
+    """A video as the partner catalog shows it: the feed card's fields, plus the creator's id
+    (for ``/api/v1/creators/{id}/``) and the language."""
+
+    creator_id = serializers.IntegerField(read_only=True)
+
+    class Meta(VideoSerializer.Meta):
+        fields = VideoSerializer.Meta.fields + ["creator_id", "language"]
+
+
+class CatalogCreatorSerializer(CreatorSerializer):
+    """A creator with their counts: those of the source platform (followers, following, hearts,
+    videos posted there) and ``catalog_video_count``, how many of their videos this catalog holds."""
+
+    catalog_video_count = serializers.IntegerField(read_only=True)
+
+    class Meta(CreatorSerializer.Meta):
+        fields = CreatorSerializer.Meta.fields + ["language", "country", "catalog_video_count"]
+
+
+class SimilarityLimitSerializer(serializers.Serializer):
+    limit = serializers.IntegerField(required=False, default=10, min_value=1, max_value=100,
+                                     help_text="How many similar items (default 10, at most 100).")
+
+
+class SimilarVideoSerializer(serializers.Serializer):
+    similarity = serializers.FloatField(help_text="Cosine similarity to the video asked about, in [-1, 1].")
+    video = CatalogVideoSerializer()
+
+
+class SimilarVideosSerializer(serializers.Serializer):
+    video_id = serializers.IntegerField(help_text="The video asked about (never among the items).")
+    items = SimilarVideoSerializer(many=True, help_text="Most similar first.")
+
+
+class SimilarCreatorSerializer(serializers.Serializer):
+    similarity = serializers.FloatField(help_text="Cosine similarity of the creators' vectors, in [-1, 1].")
+    creator = CatalogCreatorSerializer()
+
+
+class SimilarCreatorsSerializer(serializers.Serializer):
+    creator_id = serializers.IntegerField(help_text="The creator asked about (never among the items).")
+    items = SimilarCreatorSerializer(many=True, help_text="Most similar first.")
+
+
+class ApiErrorSerializer(serializers.Serializer):
+    """The API's one error shape (``tokfeed.api_errors``), for the OpenAPI schema."""
+
+    error = serializers.CharField(help_text="What went wrong, in a sentence.")
+    field = serializers.CharField(allow_null=True, help_text="The input at fault (a dotted path), or null.")
+    code = serializers.CharField(help_text="Machine-readable and stable, e.g. 'invalid', 'not_found'.")
+    details = serializers.JSONField(allow_null=True, help_text="Every field's errors, or null.")

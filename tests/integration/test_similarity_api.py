@@ -1,0 +1,90 @@
+""""More like this" for videos and creators on the real, embedded catalog: the item itself is
+never among the results, results are sorted by cosine similarity and agree with exact search,
+``limit`` is honoured and checked, unknown ids are 404 and rows without a vector 409, in the
+API's error shape; answers carry an ETag (304 on If-None-Match)."""
+import numpy as np
+import pytest
+
+from catalog.models import Creator, Video
+
+
+def exact_neighbours(model, pk: int, k: int) -> list[int]:
+    rows = list(model.objects.exclude(embedding=None).values_list("id", "embedding"))
+    ids = np.array([row[0] for row in rows])
+    vectors = np.array([row[1] for row in rows], dtype=np.float64)
+    query = vectors[list(ids).index(pk)]
+    similarity = vectors @ query / (np.linalg.norm(vectors, axis=1) * np.linalg.norm(query))
+    order = [i for i in np.argsort(-similarity, kind="stable") if ids[i] != pk]
+    return [int(ids[i]) for i in order[:k]], {int(ids[i]): float(similarity[i]) for i in order[:k]}
+
+
+def test_similar_videos_exclude_the_video_and_are_sorted(catalog_db, api_client):
+    video = Video.objects.exclude(embedding=None).order_by("id")[17]
+    body = api_client.get(f"/api/v1/videos/{video.pk}/similar/").json()
+    assert body["video_id"] == video.pk
+    items = body["items"]
+    assert len(items) == 10
+    ids = [item["video"]["id"] for item in items]
+    assert video.pk not in ids and len(set(ids)) == 10
+    similarities = [item["similarity"] for item in items]
+    assert similarities == sorted(similarities, reverse=True) and -1 <= similarities[-1] <= similarities[0] <= 1
+    want, exact = exact_neighbours(Video, video.pk, 10)
+    assert len(set(ids) & set(want)) >= 9  # HNSW at the feed's breadth: recall@10 ≥ 0.9 here
+    for item in items:
+        if item["video"]["id"] in exact:
+            assert item["similarity"] == pytest.approx(exact[item["video"]["id"]], abs=1e-4)
+    shown = items[0]["video"]
+    assert {"caption", "creator", "creator_id", "hashtags", "stats"} <= set(shown)
+
+
+def test_similar_videos_limit(catalog_db, api_client):
+    video = Video.objects.exclude(embedding=None).order_by("id").first()
+    assert len(api_client.get(f"/api/v1/videos/{video.pk}/similar/", {"limit": 3}).json()["items"]) == 3
+    many = api_client.get(f"/api/v1/videos/{video.pk}/similar/", {"limit": 100}).json()["items"]
+    assert len(many) == 100 and video.pk not in {item["video"]["id"] for item in many}
+    for bad in ("0", "101", "ten"):
+        response = api_client.get(f"/api/v1/videos/{video.pk}/similar/", {"limit": bad})
+        assert response.status_code == 400 and response.json()["field"] == "limit"
+
+
+def test_similar_creators_exclude_the_creator_and_are_sorted(catalog_db, api_client):
+    creator = Creator.objects.exclude(embedding=None).order_by("id")[5]
+    body = api_client.get(f"/api/v1/creators/{creator.pk}/similar/", {"limit": 20}).json()
+    assert body["creator_id"] == creator.pk
+    ids = [item["creator"]["id"] for item in body["items"]]
+    assert len(ids) == 20 and creator.pk not in ids
+    similarities = [item["similarity"] for item in body["items"]]
+    assert similarities == sorted(similarities, reverse=True)
+    want, exact = exact_neighbours(Creator, creator.pk, 20)
+    assert len(set(ids) & set(want)) >= 18
+    for item in body["items"]:
+        if item["creator"]["id"] in exact:
+            assert item["similarity"] == pytest.approx(exact[item["creator"]["id"]], abs=1e-4)
+    assert "catalog_video_count" in body["items"][0]["creator"]
+
+
+def test_unknown_ids_are_404_and_unembedded_409(catalog_db, api_client):
+    for url in ("/api/v1/videos/{}/similar/", "/api/v1/creators/{}/similar/"):
+        response = api_client.get(url.format(10**12))
+        assert response.status_code == 404 and response.json()["code"] == "not_found"
+        assert api_client.get(url.format("nope")).status_code == 404
+    video = Video.objects.exclude(embedding=None).order_by("id").first()
+    Video.objects.filter(pk=video.pk).update(embedding=None)
+    Creator.objects.filter(pk=video.creator_id).update(embedding=None)
+    for url in (f"/api/v1/videos/{video.pk}/similar/", f"/api/v1/creators/{video.creator_id}/similar/"):
+        response = api_client.get(url)
+        assert response.status_code == 409
+        body = response.json()
+        assert body["code"] == "not_embedded" and "embedding" in body["error"] and "ETag" not in response
+    # A video without a vector is never among another's similar ones.
+    other = Video.objects.exclude(embedding=None).order_by("id").first()
+    items = api_client.get(f"/api/v1/videos/{other.pk}/similar/", {"limit": 100}).json()["items"]
+    assert video.pk not in {item["video"]["id"] for item in items}
+
+
+def test_similar_reads_answer_304_when_unchanged(catalog_db, api_client):
+    video = Video.objects.exclude(embedding=None).order_by("id").first()
+    for url in (f"/api/v1/videos/{video.pk}/similar/?limit=5", f"/api/v1/creators/{video.creator_id}/similar/"):
+        response = api_client.get(url)
+        assert response.status_code == 200 and "max-age=300" in response["Cache-Control"]
+        assert api_client.get(url, HTTP_IF_NONE_MATCH=response["ETag"]).status_code == 304
