@@ -138,7 +138,7 @@ def test_a_session_is_its_partners_alone(catalog_db, api_client):
     ({"video_ids": [1], "session": str(uuid.uuid4())}, "session"),
     ({"interest_texts": []}, "interest_texts"),
     ({"interest_texts": ["  "]}, "interest_texts"),
-    ({"video_ids": ["1"]}, "video_ids.0"),
+    ({"video_ids": ["1"]}, "video_ids"),
     ({"video_ids": [10**12]}, "video_ids"),
     ({"interest_texts": FITNESS, "negative_video_ids": [1]}, "negative_video_ids"),
     ({"interest_texts": FITNESS, "limit": 101}, "limit"),
@@ -146,7 +146,7 @@ def test_a_session_is_its_partners_alone(catalog_db, api_client):
     ({"interest_texts": FITNESS, "filters": {"min_followers": -1}}, "filters.min_followers"),
     ({"interest_texts": FITNESS, "rules": {"creator_quota": 0}}, "rules.creator_quota"),
     ({"interest_texts": FITNESS, "rules": {"sponsored": [{"video": 10**12, "position": 1}]}}, "rules.sponsored"),
-    ({"interest_texts": FITNESS, "rules": {"sponsored": [{"video": 1, "position": 0}]}}, "rules.sponsored.0.position"),
+    ({"interest_texts": FITNESS, "rules": {"sponsored": [{"video": 1, "position": 0}]}}, "rules.sponsored.position"),
 ])
 def test_bad_input_gets_the_one_error_shape(catalog_db, api_client, body, field):
     response = recommend(api_client, status=400, **body)
@@ -158,5 +158,7 @@ def test_the_endpoint_is_in_the_schema(catalog_db, client):
     schema = client.get("/api/schema/", HTTP_ACCEPT="application/json").json()
     operation = schema["paths"]["/api/v1/recommendations/"]["post"]
     assert {"200", "400", "404"} <= set(operation["responses"])
-    body = schema["components"]["schemas"]["RecommendationRequestRequest"]["properties"]
+    ref = operation["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+    body = schema["components"]["schemas"][ref.rsplit("/", 1)[1]]["properties"]
+    assert operation["requestBody"]["content"]["application/json"].get("examples")
     assert {"interest_texts", "video_ids", "negative_video_ids", "session", "filters", "rules", "limit"} <= set(body)
