@@ -91,14 +91,17 @@ class DatabaseFunnelCatalog:
         literal = "[" + ",".join(map(str, np.asarray(query, dtype=np.float32).tolist())) + "]"
         with connection.cursor() as cursor:
             cursor.execute(
-                f"""SELECT v.id, v.creator_id, {_LANGUAGE}, c.follower_count, extract(epoch FROM v.created_at),
-                           v.play_count,
-                           ARRAY(SELECT lower(h.name) FROM {_VIDEO_HASHTAGS} vh JOIN {_HASHTAGS} h ON h.id = vh.hashtag_id
-                                  WHERE vh.video_id = v.id),
-                           1 - (c.embedding <=> %s::vector)
+                # The hashtags in one join for all the ids: a subquery per video was planned as a
+                # scan of the hashtags per row (100 ms for 200 videos).
+                f"""WITH tags AS (SELECT vh.video_id, array_agg(lower(h.name)) AS names
+                                    FROM {_VIDEO_HASHTAGS} vh JOIN {_HASHTAGS} h ON h.id = vh.hashtag_id
+                                   WHERE vh.video_id = ANY(%s::bigint[]) GROUP BY vh.video_id)
+                    SELECT v.id, v.creator_id, {_LANGUAGE}, c.follower_count, extract(epoch FROM v.created_at),
+                           v.play_count, coalesce(t.names, '{{}}'), 1 - (c.embedding <=> %s::vector)
                       FROM {_VIDEOS} v JOIN {_CREATORS} c ON c.id = v.creator_id
+                      LEFT JOIN tags t ON t.video_id = v.id
                      WHERE v.id = ANY(%s::bigint[])""",
-                [literal, list(ids)],
+                [list(ids), literal, list(ids)],
             )
             return {
                 pk: VideoFacts(creator, language or "", followers, None if created is None else float(created), plays,
