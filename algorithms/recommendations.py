@@ -65,7 +65,9 @@ class DatabaseFunnelCatalog:
     """``algorithms.ranking.funnel.FunnelCatalog`` over PostgreSQL (one per request)."""
 
     def __init__(self):
-        self._videos = VideoCatalog(vectors_with_search=True)
+        # Without the vectors of what recall finds: only negatives' penalties read vectors (of
+        # the candidates, once), and 200 vectors per request would cost more than that read.
+        self._videos = VideoCatalog()
 
     def nearest(self, query, k, exclude, filters: Filters | None = None, now: float = 0.0):
         if filters is None:
