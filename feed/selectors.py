@@ -151,3 +151,35 @@ def session_state(session_id) -> str | None:
 def last_view_signal(session_id) -> Signal | None:
     """The signal the session's most recent view produced (the overlay shows it)."""
     return Signal.objects.filter(session_id=session_id, watched_ms__isnull=False).order_by("-id").first()
+
+
+@dataclass(frozen=True)
+class SessionEvidence:
+    """What a partner's session says about its viewer, for recommendations: the videos of its
+    last positive and negative signals (newest first, as the algorithm weighs them now) and
+    every video it was served (never recommended again)."""
+
+    positives: list[int]
+    negatives: list[int]
+    served: frozenset[int]
+
+
+def partner_session_evidence(session_id, partner: str | None, last_n: int = 100) -> SessionEvidence | None:
+    """``SessionEvidence`` of ``partner``'s session ``session_id`` (None when it has no such
+    session: another partner's, or a viewer's feed session, is not found)."""
+    from algorithms.machine import NEGATIVE, POSITIVE
+    from algorithms.selectors import load_blueprint
+
+    session = _by_id(session_id)
+    if session is None or session.partner != partner or partner is None:
+        return None
+    blueprint = load_blueprint(session.algorithm_id, version=session.algorithm.version)
+    polarity = {s.name: s.polarity for s in blueprint.signals}
+    recent = (Signal.objects.filter(session=session, video__isnull=False,
+                                    type__in=[name for name, p in polarity.items() if p != 0])
+              .order_by("-id").values_list("video_id", "type")[:last_n])
+    positives, negatives = [], []
+    for video, kind in recent:
+        (positives if polarity[kind] == POSITIVE else negatives if polarity[kind] == NEGATIVE else []).append(video)
+    served = frozenset(Impression.objects.filter(session=session).values_list("video_id", flat=True))
+    return SessionEvidence(list(dict.fromkeys(positives)), list(dict.fromkeys(negatives)), served)

@@ -4,6 +4,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 from rest_framework.permissions import AllowAny
 from rest_framework.routers import DefaultRouter
 
+from algorithms import api as algorithms_api
 from catalog import api as catalog_api
 from feed import api as feed_api
 
@@ -27,6 +28,7 @@ urlpatterns = [
     path("api/v1/sessions/", feed_api.SessionCreateView.as_view(), name="session-create"),
     path("api/v1/sessions/<str:session_id>/batch/", feed_api.SessionBatchView.as_view(), name="session-batch"),
     path("api/v1/sessions/<str:session_id>/signals/", feed_api.SessionSignalsView.as_view(), name="session-signals"),
+    path("api/v1/recommendations/", algorithms_api.RecommendationsView.as_view(), name="recommendations"),
     path("api/v1/", include(router.urls)),
     path("", include("feed.urls")),
 ]
