@@ -5,9 +5,10 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from tokfeed.api_auth import partner_of
+from tokfeed.api_errors import ErrorSerializer
 
 from .recommendations import recommend
-from .serializers import ErrorSerializer, RecommendationRequestSerializer, RecommendationSerializer
+from .serializers import RecommendationRequestSerializer, RecommendationSerializer
 
 
 class RecommendationsView(APIView):

@@ -101,12 +101,3 @@ class RecommendationSerializer(serializers.Serializer):
              "parts": dict(c.parts)}
             for rank, c in enumerate(recommendation.items, start=1)
         ]
-
-
-class ErrorSerializer(serializers.Serializer):
-    """The API's one error shape (``tokfeed.api_errors``)."""
-
-    error = serializers.CharField()
-    field = serializers.CharField(allow_null=True)
-    code = serializers.CharField()
-    details = serializers.JSONField(allow_null=True)

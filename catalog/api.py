@@ -21,6 +21,7 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 
+from tokfeed.api_errors import ErrorSerializer
 from tokfeed.api_input import MAX_ID
 from tokfeed.errors import NotFound
 
@@ -28,7 +29,6 @@ from . import selectors
 from .filters import VideoFiltersSerializer, filter_videos
 from .models import Creator, Video
 from .serializers import (
-    ApiErrorSerializer,
     CatalogCreatorSerializer,
     CatalogVideoSerializer,
     SimilarCreatorsSerializer,
@@ -102,15 +102,15 @@ def _limit(request) -> int:
 
 
 ERRORS = {
-    400: OpenApiResponse(ApiErrorSerializer, description="A query parameter is invalid (named in `field`).",
+    400: OpenApiResponse(ErrorSerializer, description="A query parameter is invalid (named in `field`).",
                          examples=[OpenApiExample("bad filter", value={
                              "error": "min_followers: A valid integer is required.", "field": "min_followers",
                              "code": "invalid", "details": {"min_followers": ["A valid integer is required."]}})]),
-    404: OpenApiResponse(ApiErrorSerializer, description="No such id.",
+    404: OpenApiResponse(ErrorSerializer, description="No such id.",
                          examples=[OpenApiExample("unknown id", value={
                              "error": "there is no video with id 999999", "field": None, "code": "not_found",
                              "details": None})]),
-    409: OpenApiResponse(ApiErrorSerializer, description="It has no embedding yet (`code`: `not_embedded`).",
+    409: OpenApiResponse(ErrorSerializer, description="It has no embedding yet (`code`: `not_embedded`).",
                          examples=[OpenApiExample("not embedded yet", value={
                              "error": "video 12 has no embedding yet: try again once its embedding job has run",
                              "field": None, "code": "not_embedded", "details": None})]),

@@ -80,12 +80,3 @@ class SimilarCreatorSerializer(serializers.Serializer):
 class SimilarCreatorsSerializer(serializers.Serializer):
     creator_id = serializers.IntegerField(help_text="The creator asked about (never among the items).")
     items = SimilarCreatorSerializer(many=True, help_text="Most similar first.")
-
-
-class ApiErrorSerializer(serializers.Serializer):
-    """The API's one error shape (``tokfeed.api_errors``), for the OpenAPI schema."""
-
-    error = serializers.CharField(help_text="What went wrong, in a sentence.")
-    field = serializers.CharField(allow_null=True, help_text="The input at fault (a dotted path), or null.")
-    code = serializers.CharField(help_text="Machine-readable and stable, e.g. 'invalid', 'not_found'.")
-    details = serializers.JSONField(allow_null=True, help_text="Every field's errors, or null.")

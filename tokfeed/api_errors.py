@@ -5,6 +5,7 @@ Partners get a sentence they can act on (``error``), the field at fault for bad 
 ``required``, ``invalid``, ``not_authenticated``, ``throttled``, and the use cases' own,
 ``tokfeed.errors``), and ``details``: DRF's full per-field breakdown, or null.
 """
+from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
@@ -20,6 +21,15 @@ def _first_error(detail, path=""):
     if isinstance(detail, list) and detail:
         return _first_error(detail[0], path)
     return path or None, str(detail), getattr(detail, "code", None) or "invalid"
+
+
+class ErrorSerializer(serializers.Serializer):
+    """The one error shape, for the OpenAPI schema (every endpoint's error responses name it)."""
+
+    error = serializers.CharField(help_text="What went wrong, in a sentence.")
+    field = serializers.CharField(allow_null=True, help_text="The input at fault (a dotted path), or null.")
+    code = serializers.CharField(help_text="Machine-readable and stable, e.g. 'invalid', 'not_found'.")
+    details = serializers.JSONField(allow_null=True, help_text="Every field's errors, or null.")
 
 
 def error_body(message: str, field: str | None, code: str, details=None) -> dict:
