@@ -67,11 +67,20 @@ class CatalogCursorPagination(CursorPagination):
 
 
 class CacheableReadsMixin:
-    """``Cache-Control: public, max-age=300`` on successful reads (ETag/304: see the module).
+    """``Cache-Control: public, max-age=300`` on successful reads (ETag/304: see the module), and
+    the row of a detail path's id (404 in our error shape for an unknown or malformed id).
 
     Errors are ``no-store`` (which also keeps the ETag off them): a refused key or a throttled
     request is about that request, and no cache may answer the next one with it.
     """
+
+    def get_object(self):
+        """The row of the path's id, or 404 in our error shape (never DRF's 404 page or a 500)."""
+        pk = _row_id(self.kwargs["pk"])
+        row = self.get_queryset().filter(pk=pk).first()
+        if row is None:
+            raise NotFound(f"there is no {self.queryset.model._meta.verbose_name} with id {pk}")
+        return row
 
     def finalize_response(self, request, response, *args, **kwargs):
         response = super().finalize_response(request, response, *args, **kwargs)
@@ -146,12 +155,6 @@ class VideoViewSet(CacheableReadsMixin, viewsets.ReadOnlyModelViewSet):
             videos = filter_videos(videos, filters.validated_data)
         return videos
 
-    def get_object(self):
-        pk = _row_id(self.kwargs["pk"])
-        video = self.get_queryset().filter(pk=pk).first()
-        if video is None:
-            raise NotFound(f"there is no video with id {pk}")
-        return video
 
     @extend_schema(
         summary="More like this",
@@ -188,12 +191,6 @@ class CreatorViewSet(CacheableReadsMixin, viewsets.ReadOnlyModelViewSet):
     pagination_class = CatalogCursorPagination
     queryset = Creator.objects.defer("embedding").annotate(catalog_video_count=Count("videos"))
 
-    def get_object(self):
-        pk = _row_id(self.kwargs["pk"])
-        creator = self.get_queryset().filter(pk=pk).first()
-        if creator is None:
-            raise NotFound(f"there is no creator with id {pk}")
-        return creator
 
     @extend_schema(
         summary="Similar creators",
