@@ -4,7 +4,7 @@ from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from tokfeed.api_auth import partner_of
+from partners.auth import partner_of
 from tokfeed.api_errors import ErrorSerializer
 
 from .recommendations import recommend
@@ -12,6 +12,8 @@ from .serializers import RecommendationRequestSerializer, RecommendationSerializ
 
 
 class RecommendationsView(APIView):
+    api_scope = "read"
+
     @extend_schema(
         summary="Recommend videos",
         description="Exactly one of interest_texts, video_ids (with optional negative_video_ids) or session; "

@@ -141,6 +141,7 @@ LIMIT = OpenApiParameter("limit", OpenApiTypes.INT, description="How many (defau
 )
 @method_decorator(conditional_get, name="dispatch")
 class VideoViewSet(CacheableReadsMixin, viewsets.ReadOnlyModelViewSet):
+    api_scope = "read"
     serializer_class = CatalogVideoSerializer
     pagination_class = CatalogCursorPagination
     # The vectors and the embedded document are never shown (and vectors are costly to parse).
@@ -187,6 +188,7 @@ class VideoViewSet(CacheableReadsMixin, viewsets.ReadOnlyModelViewSet):
 )
 @method_decorator(conditional_get, name="dispatch")
 class CreatorViewSet(CacheableReadsMixin, viewsets.ReadOnlyModelViewSet):
+    api_scope = "read"
     serializer_class = CatalogCreatorSerializer
     pagination_class = CatalogCursorPagination
     queryset = Creator.objects.defer("embedding").annotate(catalog_video_count=Count("videos"))

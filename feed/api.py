@@ -8,7 +8,7 @@ from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from tokfeed.api_auth import partner_of
+from partners.auth import partner_of
 
 from . import services
 from .serializers import (
@@ -21,6 +21,8 @@ from .serializers import (
 
 
 class SessionCreateView(APIView):
+    api_scope = "sessions"
+
     @extend_schema(request=SessionCreateSerializer, responses={201: SessionSerializer})
     def post(self, request):
         body = SessionCreateSerializer(data=request.data)
@@ -30,6 +32,8 @@ class SessionCreateView(APIView):
 
 
 class SessionBatchView(APIView):
+    api_scope = "sessions"
+
     @extend_schema(request=None, responses={200: BatchSerializer})
     def post(self, request, session_id):
         batch = services.next_batch(session_id, partner=partner_of(request))
@@ -37,6 +41,8 @@ class SessionBatchView(APIView):
 
 
 class SessionSignalsView(APIView):
+    api_scope = "sessions"
+
     @extend_schema(request=SignalInputSerializer, responses={200: SignalOutcomeSerializer})
     def post(self, request, session_id):
         body = SignalInputSerializer(data=request.data)

@@ -58,16 +58,27 @@ def catalog_db(db):
     return db
 
 
+def partner_key(name: str = "tests", scopes: tuple[str, ...] | None = None) -> str:
+    """A real partner API key for partner ``name``, holding ``scopes`` (default: every scope)."""
+    from partners.models import SCOPES
+    from partners.services import create_key
+
+    return create_key(name, tuple(SCOPES) if scopes is None else scopes)[1]
+
+
+def partner_client(name: str = "tests", scopes: tuple[str, ...] | None = None):
+    """A DRF client carrying ``partner_key(name, scopes)``."""
+    from rest_framework.test import APIClient
+
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Api-Key {partner_key(name, scopes)}")
+    return client
+
+
 @pytest.fixture
 def api_client(db):
-    """A DRF client carrying a real partner API key."""
-    from rest_framework.test import APIClient
-    from rest_framework_api_key.models import APIKey
-
-    _, key = APIKey.objects.create_key(name="tests")
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Api-Key {key}")
-    return client
+    """A DRF client carrying a real partner API key that holds every scope."""
+    return partner_client()
 
 
 @pytest.fixture

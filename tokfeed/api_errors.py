@@ -1,10 +1,15 @@
 """One error shape for the whole API: ``{"error", "field", "code", "details"}``.
 
 Partners get a sentence they can act on (``error``), the field at fault for bad input
-(``field``, a dotted path, or null), a machine-readable ``code`` (DRF's codes such as
+(``field``, a dotted path, or null; an item of a list is its index, ``video_ids.0``,
+``rules.sponsored.1.position``), a machine-readable ``code`` (DRF's codes such as
 ``required``, ``invalid``, ``not_authenticated``, ``throttled``, and the use cases' own,
 ``tokfeed.errors``), and ``details``: DRF's full per-field breakdown, or null.
+
+A path under ``/api/`` that names no endpoint is a 404 in the same shape (``not_found``).
 """
+from django.http import JsonResponse
+from django.views.defaults import page_not_found
 from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
@@ -13,13 +18,24 @@ from .errors import ServiceError
 
 
 def _first_error(detail, path=""):
-    """(field, message, code) of the first error in a DRF error structure."""
+    """(field, message, code) of the first error in a DRF error structure.
+
+    DRF reports a field's errors as a list of messages, a serializer's as a dict of fields, a
+    ``ListField``'s as a dict of the failing items' indices, and a ``many=True`` serializer's
+    as a list with one entry per item (empty for an item without errors).
+    """
     if isinstance(detail, dict):
         for key, value in detail.items():
-            field = key if key != "non_field_errors" else ""
-            return _first_error(value, f"{path}.{field}".strip(".") if field else path)
-    if isinstance(detail, list) and detail:
-        return _first_error(detail[0], path)
+            if key == "non_field_errors":
+                return _first_error(value, path)
+            if value:
+                return _first_error(value, f"{path}.{key}" if path else str(key))
+    if isinstance(detail, list):
+        for index, item in enumerate(detail):
+            if not isinstance(item, (dict, list)):
+                return _first_error(item, path)  # a field's messages: the first
+            if item:
+                return _first_error(item, f"{path}.{index}" if path else str(index))
     return path or None, str(detail), getattr(detail, "code", None) or "invalid"
 
 
@@ -52,3 +68,14 @@ def api_exception_handler(exc, context):
         details = response.data if isinstance(response.data, (dict, list)) and field else None
         response.data = error_body(message, field, code, details)
     return response
+
+
+def not_found(request, exception=None):
+    """Django's 404 handler (``handler404``): under ``/api/``, the error shape; elsewhere, its page.
+
+    (With ``DEBUG`` on, Django shows its technical 404 page instead, wherever the path.)
+    """
+    if request.path == "/api" or request.path.startswith("/api/"):
+        return JsonResponse(error_body(f"there is no API endpoint at {request.path}: see /api/docs/", None,
+                                       "not_found"), status=404)
+    return page_not_found(request, exception)

@@ -16,16 +16,16 @@ import math
 
 from django.http import HttpResponse
 from rest_framework import throttling
-from rest_framework_api_key.models import APIKey
 
 
 class PerKeyThrottle(throttling.SimpleRateThrottle):
-    """API requests per key; a request without a valid key is refused before it counts."""
+    """API requests per key (a partner's key has a ``prefix``, unique to it); a request without a
+    valid key is refused before it counts."""
 
     scope = "partner"
 
     def get_cache_key(self, request, view):
-        ident = request.auth.prefix if isinstance(request.auth, APIKey) else self.get_ident(request)
+        ident = getattr(request.auth, "prefix", None) or self.get_ident(request)
         return self.cache_format % {"scope": self.scope, "ident": ident}
 
 

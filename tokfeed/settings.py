@@ -109,6 +109,8 @@ INSTALLED_APPS = [
     "django.contrib.postgres",
     "channels",
     "rest_framework",
+    # For partners.PartnerKey's base (AbstractAPIKey, defined beside the library's APIKey, which
+    # needs the app installed), and for partners/migrations/0002, which moves APIKey's rows.
     "rest_framework_api_key",
     "drf_spectacular",
     "drf_spectacular_sidecar",
@@ -117,6 +119,7 @@ INSTALLED_APPS = [
     "catalog",
     "algorithms",
     "feed",
+    "partners",
 ]
 
 MIDDLEWARE = [
@@ -224,10 +227,11 @@ EMBEDDING_DIM = 384
 
 # --- DRF ------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    # Partners authenticate with "Authorization: Api-Key <key>" (manage.py create_api_key).
-    "DEFAULT_AUTHENTICATION_CLASSES": ["tokfeed.api_auth.ApiKeyAuthentication"],
-    "DEFAULT_PERMISSION_CLASSES": ["tokfeed.api_auth.HasPartnerKey"],
+    "DEFAULT_SCHEMA_CLASS": "partners.schema.ScopedAutoSchema",
+    # Partners authenticate with "Authorization: Api-Key <key>" (manage.py create_api_key); a key
+    # must hold the scope each view declares (partners.auth).
+    "DEFAULT_AUTHENTICATION_CLASSES": ["partners.auth.ApiKeyAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["partners.auth.HasScopedPartnerKey"],
     "DEFAULT_PARSER_CLASSES": ["tokfeed.api_input.StrictJSONParser"],
     # Rates (tokfeed/rate_limits.py): "N/s", "N/min", "N/hour" or "N/day".
     "DEFAULT_THROTTLE_CLASSES": ["tokfeed.rate_limits.PerKeyThrottle"],

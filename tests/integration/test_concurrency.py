@@ -129,13 +129,10 @@ def test_a_refill_request_sent_twice_at_once_serves_one_batch(small_catalog):
 
 
 def test_a_partner_call_on_a_session_locked_past_the_timeout_is_a_retryable_503(small_catalog, settings):
-    from rest_framework.test import APIClient
-    from rest_framework_api_key.models import APIKey
+    from tests.conftest import partner_client
 
     settings.FEED_LOCK_TIMEOUT_MS = 200
-    _, key = APIKey.objects.create_key(name="busy")
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Api-Key {key}")
+    client = partner_client("busy")
     session = client.post("/api/v1/sessions/", {}, format="json").json()["id"]
     with session_held(session, partner="busy"):
         busy = client.post(f"/api/v1/sessions/{session}/batch/")

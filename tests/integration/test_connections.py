@@ -8,9 +8,8 @@ import concurrent.futures
 import urllib.request
 
 import pytest
-from rest_framework_api_key.models import APIKey
 
-from tests.conftest import other_connections, serve
+from tests.conftest import other_connections, partner_key, serve
 
 pytestmark = pytest.mark.slow
 
@@ -30,7 +29,7 @@ def _get(url: str, headers: dict) -> int:
 
 
 def test_concurrent_requests_leave_no_more_connections_than_the_pool(small_catalog, tmp_path):
-    _, key = APIKey.objects.create_key(name="load")
+    key = partner_key("load")
     # (A long wait for a pooled connection: a loaded machine must not turn this into a 503 test.)
     with serve(tmp_path, DATABASE_POOL_MAX_SIZE=str(POOL_SIZE), DATABASE_POOL_MIN_SIZE="1",
                DATABASE_POOL_TIMEOUT="120", FEED_NEW_SESSIONS_RATE="1000/min") as url:

@@ -18,13 +18,11 @@ from django.contrib.auth import get_user_model
 from django.contrib.sessions.backends.db import SessionStore
 from django.db import connection
 from django.test import Client
-from rest_framework.test import APIClient
-from rest_framework_api_key.models import APIKey
 
 from feed import services
 from feed.models import Signal
 from feed.selectors import FEED_SESSION_KEY
-from tests.conftest import wait_for_other_connections_to_close
+from tests.conftest import partner_client, wait_for_other_connections_to_close
 from tests.integration.test_consumer import OUR_ORIGIN, REDIS_URL, TIMEOUT, socket
 from tokfeed.asgi import application
 from tokfeed.channel_layer import CHANNEL_LAYER_HEALTH
@@ -73,9 +71,7 @@ async def close_layer():
 @pytest.mark.parametrize("channel_layer", ["in-memory", "redis"], indirect=True)
 def test_a_signal_posted_through_the_partner_api_reaches_the_monitor_socket(threads_close_their_connections,
                                                                             channel_layer):
-    _, key = APIKey.objects.create_key(name="partner-a")
-    api = APIClient()
-    api.credentials(HTTP_AUTHORIZATION=f"Api-Key {key}")
+    api = partner_client("partner-a")
     session_id = api.post("/api/v1/sessions/", {"algorithm": "seed-default"}, format="json").json()["id"]
     video = api.post(f"/api/v1/sessions/{session_id}/batch/").json()["items"][0]["id"]
     event_id = str(uuid.uuid4())

@@ -4,18 +4,10 @@ import json
 import uuid
 
 import pytest
-from rest_framework.test import APIClient
-from rest_framework_api_key.models import APIKey
 
 from feed.models import FeedSession, Signal
 from feed.selectors import FEED_SESSION_KEY
-
-
-def partner_client(name: str) -> APIClient:
-    _, key = APIKey.objects.create_key(name=name)
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Api-Key {key}")
-    return client
+from tests.conftest import partner_client
 
 
 def post_json(client, url, text: str):

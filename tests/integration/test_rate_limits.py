@@ -3,10 +3,9 @@ answered 429 with Retry-After. Rates are lowered here; the defaults are in setti
 import pytest
 from django.core.cache import cache
 from rest_framework.settings import api_settings
-from rest_framework.test import APIClient
-from rest_framework_api_key.models import APIKey
 
 from feed.models import FeedSession
+from tests.conftest import partner_client
 
 
 @pytest.fixture
@@ -17,16 +16,9 @@ def rates(monkeypatch):
     cache.clear()
 
 
-def keyed_client(name="limits") -> APIClient:
-    _, key = APIKey.objects.create_key(name=name)
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Api-Key {key}")
-    return client
-
-
 def test_api_requests_are_limited_per_key(catalog_db, rates):
     rates(partner="3/min")
-    first, second = keyed_client(), keyed_client()
+    first, second = partner_client("limits"), partner_client("limits")
     assert [first.get("/api/v1/creators/").status_code for _ in range(3)] == [200, 200, 200]
     limited = first.get("/api/v1/creators/")
     assert limited.status_code == 429 and int(limited["Retry-After"]) > 0

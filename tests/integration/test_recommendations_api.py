@@ -6,10 +6,9 @@ import uuid
 import pytest
 from django.db.models import Count, F
 from django.utils import timezone
-from rest_framework.test import APIClient
-from rest_framework_api_key.models import APIKey
 
 from catalog.models import Creator, Video
+from tests.conftest import partner_client
 
 URL = "/api/v1/recommendations/"
 FITNESS = ["gym workouts and lifting weights"]
@@ -124,9 +123,7 @@ def test_a_session_is_its_partners_alone(catalog_db, api_client):
     page = recommend(api_client, session=session["id"])
     assert len(page["items"]) == 10 and not {item["id"] for item in served} & set(ids(page))
 
-    _, key = APIKey.objects.create_key(name="another-partner")
-    other = APIClient()
-    other.credentials(HTTP_AUTHORIZATION=f"Api-Key {key}")
+    other = partner_client("another-partner")
     response = recommend(other, status=404, session=session["id"])
     assert response["code"] == "not_found" and response["field"] == "session"
     assert recommend(api_client, status=404, session=str(uuid.uuid4()))["code"] == "not_found"
@@ -138,7 +135,9 @@ def test_a_session_is_its_partners_alone(catalog_db, api_client):
     ({"video_ids": [1], "session": str(uuid.uuid4())}, "session"),
     ({"interest_texts": []}, "interest_texts"),
     ({"interest_texts": ["  "]}, "interest_texts"),
-    ({"video_ids": ["1"]}, "video_ids"),
+    # An item of a list is named by its index (the first's was once dropped: "video_ids").
+    ({"video_ids": ["1"]}, "video_ids.0"),
+    ({"video_ids": [1, "2"]}, "video_ids.1"),
     ({"video_ids": [10**12]}, "video_ids"),
     ({"interest_texts": FITNESS, "negative_video_ids": [1]}, "negative_video_ids"),
     ({"interest_texts": FITNESS, "limit": 101}, "limit"),
@@ -146,12 +145,17 @@ def test_a_session_is_its_partners_alone(catalog_db, api_client):
     ({"interest_texts": FITNESS, "filters": {"min_followers": -1}}, "filters.min_followers"),
     ({"interest_texts": FITNESS, "rules": {"creator_quota": 0}}, "rules.creator_quota"),
     ({"interest_texts": FITNESS, "rules": {"sponsored": [{"video": 10**12, "position": 1}]}}, "rules.sponsored"),
-    ({"interest_texts": FITNESS, "rules": {"sponsored": [{"video": 1, "position": 0}]}}, "rules.sponsored.position"),
+    ({"interest_texts": FITNESS, "filters": {"blocked_creators": [1, "x"]}}, "filters.blocked_creators.1"),
+    ({"interest_texts": FITNESS, "rules": {"sponsored": [{"video": 1, "position": 0}]}}, "rules.sponsored.0.position"),
+    # (The first item, valid, once made the error "{}" on "rules.sponsored".)
+    ({"interest_texts": FITNESS, "rules": {"sponsored": [{"video": 1, "position": 1}, {"video": 2, "position": 0}]}},
+     "rules.sponsored.1.position"),
 ])
 def test_bad_input_gets_the_one_error_shape(catalog_db, api_client, body, field):
     response = recommend(api_client, status=400, **body)
     assert set(response) == {"error", "field", "code", "details"}
     assert response["field"] == field, response
+    assert not response["error"].endswith("{}"), response
 
 
 def test_the_endpoint_is_in_the_schema(catalog_db, client):

@@ -1,0 +1,113 @@
+"""Who calls the API, and whether their key may do what they ask.
+
+A partner sends ``Authorization: Api-Key <key>`` with a ``PartnerKey`` (``partners.models``).
+Authentication, not only a permission: a request without a key is told so (401
+``not_authenticated``), one with a wrong, revoked or expired key that the key is invalid (401
+``authentication_failed``), instead of DRF's 403 "credentials were not provided" for both.
+
+Every API view declares the one scope it needs as its class attribute ``api_scope`` (a key of
+``partners.models.SCOPES``); a key without it is answered 403 ``insufficient_scope``, naming the
+scope. There is no default: a view without ``api_scope`` fails ``manage.py check``
+(``check_api_scopes``) and, should it be served anyway, answers 500 rather than open up. The
+OpenAPI schema says each operation's scope (``partners.schema``).
+"""
+from __future__ import annotations
+
+import re
+
+from django.contrib.auth.models import AnonymousUser
+from django.core import checks
+from django.core.exceptions import ImproperlyConfigured
+from rest_framework import authentication, exceptions, permissions
+from rest_framework_api_key.permissions import KeyParser
+
+from .models import SCOPES, PartnerKey
+
+KEYWORD = "Api-Key"
+#: What a key looks like ("<prefix>.<secret>"): anything else is refused before it reaches SQL.
+KEY_SHAPE = re.compile(r"[A-Za-z0-9]{1,32}\.[A-Za-z0-9]{1,128}")
+#: The URLs whose views must declare a scope.
+API_PREFIX = "api/v1/"
+
+
+class ApiKeyAuthentication(authentication.BaseAuthentication):
+    """``request.auth`` is the caller's ``PartnerKey``; ``request.user`` is anonymous."""
+
+    key_parser = KeyParser()
+
+    def authenticate(self, request):
+        key = self.key_parser.get(request)
+        if not key:
+            return None
+        api_key = None
+        if KEY_SHAPE.fullmatch(key):
+            try:
+                api_key = PartnerKey.objects.get_from_key(key)
+            except PartnerKey.DoesNotExist:
+                pass
+        if api_key is None or api_key.has_expired:
+            raise exceptions.AuthenticationFailed("invalid API key: it is unknown, revoked or expired")
+        return AnonymousUser(), api_key
+
+    def authenticate_header(self, request):
+        return KEYWORD
+
+
+class InsufficientScope(exceptions.PermissionDenied):
+    default_code = "insufficient_scope"
+
+
+def required_scope(view) -> str:
+    """The scope ``view`` declares; ImproperlyConfigured if it declares none (or no known one)."""
+    scope = getattr(view, "api_scope", None)
+    if scope not in SCOPES:
+        raise ImproperlyConfigured(f"{type(view).__name__}.api_scope must be one of {', '.join(SCOPES)}, "
+                                   f"not {scope!r}")
+    return scope
+
+
+class HasScopedPartnerKey(permissions.BasePermission):
+    """A partner's key that holds the view's ``api_scope``."""
+
+    def has_permission(self, request, view):
+        scope = required_scope(view)
+        if not isinstance(request.auth, PartnerKey):
+            raise exceptions.NotAuthenticated(f"an API key is required: send Authorization: {KEYWORD} <key>")
+        if not request.auth.has_scope(scope):
+            raise InsufficientScope(f"this API key lacks the '{scope}' scope ({SCOPES[scope]}), which "
+                                    f"{request.method} {request.path} needs: ask for a key that holds it")
+        return True
+
+
+def partner_of(request) -> str:
+    """The partner calling (the name of its key)."""
+    return request.auth.name
+
+
+def api_views(patterns, prefix: str = ""):
+    """``(route, view callback)`` of every URL pattern in ``patterns``, included ones too."""
+    for pattern in patterns:
+        route = prefix + str(pattern.pattern).lstrip("^")
+        if hasattr(pattern, "url_patterns"):
+            yield from api_views(pattern.url_patterns, route)
+        else:
+            yield route, pattern.callback
+
+
+def check_api_scopes(app_configs=None, patterns=None, **kwargs) -> list[checks.Error]:
+    """An error for each view under ``/api/v1/`` that is not a DRF view declaring a known scope."""
+    if patterns is None:
+        from django.urls import get_resolver
+
+        patterns = get_resolver().url_patterns
+    errors = []
+    for route, callback in api_views(patterns):
+        if not route.startswith(API_PREFIX):
+            continue
+        view_class = getattr(callback, "cls", None)
+        if getattr(view_class, "api_scope", None) not in SCOPES:
+            errors.append(checks.Error(
+                f"/{route}: {getattr(view_class, '__name__', callback)} declares no api_scope",
+                hint=f"set the view's api_scope to the scope a key needs to call it: one of {', '.join(SCOPES)}",
+                obj=view_class or callback, id="partners.E001"))
+    return errors
