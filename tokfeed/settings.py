@@ -8,9 +8,11 @@
 | CELERY_BROKER_URL   | unset: Celery tasks run eagerly in-process   |
 | EMBEDDING_MODEL     | ``all-MiniLM-L6-v2`` (bundled weights) or a local sentence-transformers path |
 | SECRET_KEY, DEBUG, ALLOWED_HOSTS | development-safe defaults       |
+| CORS_ALLOWED_ORIGINS | none: no browser app elsewhere may call the API |
 """
 import os
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import dj_database_url
 
@@ -36,6 +38,16 @@ def env_int(name: str, default: int) -> int:
 
 def env_list(name: str, default: str) -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
+
+
+def env_origins(name: str) -> list[str]:
+    """Comma-separated web origins (``https://app.example.com``, a port allowed, no path)."""
+    origins = env_list(name, "")
+    for origin in origins:
+        parts = urlsplit(origin)
+        if parts.scheme not in ("http", "https") or not parts.netloc or parts.path or parts.query:
+            raise RuntimeError(f"{name}: {origin!r} is not an origin such as https://app.example.com")
+    return origins
 
 
 # Off unless asked for (DEBUG=1): a server started without settings must not show tracebacks.
@@ -112,6 +124,7 @@ INSTALLED_APPS = [
     # For partners.PartnerKey's base (AbstractAPIKey, defined beside the library's APIKey, which
     # needs the app installed), and for partners/migrations/0002, which moves APIKey's rows.
     "rest_framework_api_key",
+    "corsheaders",
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_htmx",
@@ -123,6 +136,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: it answers preflight requests itself, and puts its headers on every answer under
+    # /api/, those of the middleware below included (a 503 from the pool, a redirect).
+    "corsheaders.middleware.CorsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "tokfeed.security.ContentSecurityPolicyMiddleware",
     "tokfeed.unavailable.PoolExhaustedMiddleware",
@@ -255,6 +271,17 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
 }
+
+# --- CORS (django-cors-headers) ---------------------------------------------------------------
+# Browser apps on these origins may call the API (and only the API) with a partner's key: a
+# comma-separated list of scheme://host[:port], none by default. No cookies are involved (the
+# key travels in Authorization), so credentials stay off.
+CORS_ALLOWED_ORIGINS = env_origins("CORS_ALLOWED_ORIGINS")
+CORS_URLS_REGEX = r"^/api/"
+CORS_ALLOW_METHODS = ("GET", "POST", "OPTIONS")
+CORS_ALLOW_HEADERS = ("accept", "authorization", "content-type")
+# Past the safelisted ones, what a browser app may read: revalidation and when to retry.
+CORS_EXPOSE_HEADERS = ("ETag", "Retry-After")
 
 # --- Static files, i18n ---------------------------------------------------------------------
 STATIC_URL = "static/"

@@ -1,7 +1,7 @@
 """Who may call what on the partner API: keys and their scopes (401 and 403 in the API's error
 shape), keys issued from the admin and from ``create_api_key``, the move of the library's keys to
-``PartnerKey``, every view declaring its scope, and JSON 404s under ``/api/``. On the real
-catalog, with real keys (hashed as in production)."""
+``PartnerKey``, every view declaring its scope, CORS for configured origins only, and JSON 404s
+under ``/api/``. On the real catalog, with real keys (hashed as in production)."""
 import importlib
 import io
 import re
@@ -25,6 +25,9 @@ from partners.auth import check_api_scopes
 from partners.models import SCOPES, PartnerKey
 from partners.services import create_key
 from tests.conftest import partner_client
+
+ORIGIN = "https://app.example.com"
+
 
 @pytest.fixture
 def video(catalog_db) -> int:
@@ -231,6 +234,56 @@ def test_the_librarys_keys_move_to_partner_keys_with_every_scope_and_keep_workin
     migration.backwards(apps, None)
     assert not PartnerKey.objects.exists()
     assert APIKey.objects.get(pk=live_row.pk).created == created and APIKey.objects.get_from_key(live)
+
+
+# --- CORS -----------------------------------------------------------------------------------
+
+@pytest.fixture
+def cors(settings):
+    settings.CORS_ALLOWED_ORIGINS = [ORIGIN]
+
+
+def test_a_configured_origin_may_read_the_api(catalog_db, cors, api_client):
+    response = api_client.get("/api/v1/creators/", HTTP_ORIGIN=ORIGIN)
+    assert response.status_code == 200 and response["Access-Control-Allow-Origin"] == ORIGIN
+    assert "Retry-After" in response["Access-Control-Expose-Headers"]
+    assert "Access-Control-Allow-Credentials" not in response
+    # Refusals too, so the app can read why.
+    refused = APIClient().get("/api/v1/creators/", HTTP_ORIGIN=ORIGIN)
+    assert refused.status_code == 401 and refused["Access-Control-Allow-Origin"] == ORIGIN
+
+
+def test_a_preflight_from_a_configured_origin_needs_no_key(catalog_db, cors):
+    preflight = APIClient().options("/api/v1/recommendations/", HTTP_ORIGIN=ORIGIN,
+                                    HTTP_ACCESS_CONTROL_REQUEST_METHOD="POST",
+                                    HTTP_ACCESS_CONTROL_REQUEST_HEADERS="authorization, content-type")
+    assert preflight.status_code == 200
+    assert preflight["Access-Control-Allow-Origin"] == ORIGIN
+    assert {"authorization", "content-type"} <= {h.strip() for h in preflight["Access-Control-Allow-Headers"].split(",")}
+    assert "POST" in preflight["Access-Control-Allow-Methods"]
+
+
+def test_an_unconfigured_origin_and_pages_outside_the_api_get_no_cors_headers(catalog_db, cors, api_client, client):
+    other = "https://elsewhere.example.org"
+    assert "Access-Control-Allow-Origin" not in api_client.get("/api/v1/creators/", HTTP_ORIGIN=other)
+    preflight = APIClient().options("/api/v1/creators/", HTTP_ORIGIN=other, HTTP_ACCESS_CONTROL_REQUEST_METHOD="GET")
+    assert "Access-Control-Allow-Origin" not in preflight
+    assert "Access-Control-Allow-Origin" not in client.get("/", HTTP_ORIGIN=ORIGIN)
+
+
+def test_no_origin_is_allowed_by_default(catalog_db, api_client):
+    assert "Access-Control-Allow-Origin" not in api_client.get("/api/v1/creators/", HTTP_ORIGIN=ORIGIN)
+
+
+def test_the_origins_setting_refuses_what_is_not_an_origin(monkeypatch):
+    from tokfeed.settings import env_origins
+
+    monkeypatch.setenv("CORS_ALLOWED_ORIGINS", f" {ORIGIN}, http://localhost:3000 ")
+    assert env_origins("CORS_ALLOWED_ORIGINS") == [ORIGIN, "http://localhost:3000"]
+    for bad in ("app.example.com", "https://app.example.com/path", "ftp://app.example.com"):
+        monkeypatch.setenv("CORS_ALLOWED_ORIGINS", bad)
+        with pytest.raises(RuntimeError, match="not an origin"):
+            env_origins("CORS_ALLOWED_ORIGINS")
 
 
 # --- 404 ------------------------------------------------------------------------------------
