@@ -134,7 +134,7 @@ def test_a_session_is_its_partners_alone(catalog_db, api_client):
     ({"interest_texts": FITNESS, "video_ids": [1]}, "video_ids"),
     ({"video_ids": [1], "session": str(uuid.uuid4())}, "session"),
     ({"interest_texts": []}, "interest_texts"),
-    ({"interest_texts": ["  "]}, "interest_texts"),
+    ({"interest_texts": ["  "]}, "interest_texts.0"),
     # An item of a list is named by its index (the first's was once dropped: "video_ids").
     ({"video_ids": ["1"]}, "video_ids.0"),
     ({"video_ids": [1, "2"]}, "video_ids.1"),
