@@ -11,14 +11,21 @@ requests in all:
   catalog (the commonest hashtags blocked), so the exact filtered search runs;
 - ``recommendations (interest_texts)``: the same from a described interest (the model encodes it
   on every request);
-- ``similar``: the bare selector call the similarity endpoint makes (``VideoCatalog.search``,
-  10 nearest to a video), in this process: the catalog's similarity endpoint is not on this
-  branch.
+- ``similar (HTTP)``: GET /api/v1/videos/<id>/similar/?limit=10 for a random video.
 
-Reports requests/s, p50/p95/p99 per scenario (a non-200 answer counts as an error), the funnel's
-per-stage times (p50/p95 of each stage's ``ms`` as the server reported it), and in the same run
-the bare ANN statement's p95 (the 200 nearest through HNSW, in this process), so a regression can
-be put on the SQL or on what surrounds it. Table + JSON in bench/results/api.json.
+Then, in this process and with the server stopped, the layers under ``similar (HTTP)``, at the
+same concurrency: the selector it calls (``catalog.selectors.similar_videos``: the video's vector,
+then the search) and the bare ANN statement that search runs (the 11 nearest through HNSW at the
+connection's breadth), each thread on its own connection. The table sets similar's HTTP p95 beside
+the bare statement's and their ratio (target: at most 3x), so a regression can be put on the SQL
+or on what surrounds it.
+
+Reports requests/s, p50/p95/p99 per scenario (an answer other than 200 counts as an error), the
+funnel's per-stage times (p50/p95 of each stage's ``ms`` as the server reported it), and the bare
+ANN statements of recall (the 200 nearest) and of similar on one connection. Table + JSON in
+bench/results/api.json.
+
+    .venv/bin/python bench/api.py [--concurrency 8] [--requests 400] [--seed 0]
 
 Uses the ``tokfeed_bench`` database (shared with the other benchmarks; the real catalog is
 imported and embedded when missing).
@@ -39,15 +46,18 @@ from common import REPO, import_real_catalog, machine, print_table, setup_django
 from ws import free_port, percentiles, start_daphne
 
 KEY_NAME = "bench-api"
+#: Target: similar's p95 over HTTP at most this many times its bare ANN statement's.
+SIMILAR_RATIO_TARGET = 3.0
+SIMILAR_LIMIT = 10
 
 
-def load(port: int, key: str, bodies: list[dict], concurrency: int) -> dict:
-    """POST each of ``bodies`` to the recommendations endpoint, ``concurrency`` at a time."""
+def load(port: int, key: str, requests: list[tuple[str, str, dict | None]], concurrency: int) -> dict:
+    """Send each of ``requests`` (method, path, JSON body or None), ``concurrency`` at a time."""
     latencies: list[float] = []
     stages: dict[str, list[float]] = defaultdict(list)
     errors: list[str] = []
     lock = threading.Lock()
-    queue = iter(enumerate(bodies))
+    queue = iter(requests)
 
     def client():
         connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
@@ -57,9 +67,10 @@ def load(port: int, key: str, bodies: list[dict], concurrency: int) -> dict:
                 item = next(queue, None)
             if item is None:
                 break
+            method, path, body = item
             started = time.perf_counter()
             try:
-                connection.request("POST", "/api/v1/recommendations/", json.dumps(item[1]), headers)
+                connection.request(method, path, None if body is None else json.dumps(body), headers)
                 response = connection.getresponse()
                 payload = response.read()
             except (OSError, http.client.HTTPException) as exc:
@@ -74,7 +85,7 @@ def load(port: int, key: str, bodies: list[dict], concurrency: int) -> dict:
                     errors.append(f"{response.status}: {payload[:200]!r}")
                     continue
                 latencies.append(elapsed)
-                for stage in json.loads(payload)["stages"]:
+                for stage in json.loads(payload).get("stages", ()):
                     stages[stage["name"]].append(stage["ms"])
         connection.close()
 
@@ -85,7 +96,7 @@ def load(port: int, key: str, bodies: list[dict], concurrency: int) -> dict:
     for t in threads:
         t.join()
     wall = time.perf_counter() - started
-    return {"requests": len(bodies), "wall_s": round(wall, 2), "requests_per_s": round(len(latencies) / wall, 1),
+    return {"requests": len(requests), "wall_s": round(wall, 2), "requests_per_s": round(len(latencies) / wall, 1),
             "latency_ms": percentiles(latencies), "stages_ms": {k: percentiles(v) for k, v in stages.items()},
             "errors": len(errors), "first_errors": errors[:3]}
 
@@ -133,19 +144,19 @@ def main() -> None:
     setup_django()
     from django.core.management import call_command
     from django.db import connection
-    from rest_framework_api_key.models import APIKey
-
-    from algorithms.ranking.funnel import RECALL_K
     from django.db.models import Count
 
+    from algorithms.ranking.funnel import RECALL_K
     from catalog.models import Hashtag, Video
-    from catalog.selectors import MAX_EF_SEARCH, VideoCatalog
+    from catalog.selectors import MAX_EF_SEARCH, VideoCatalog, set_search_breadth, similar_videos
+    from partners.models import SCOPES, PartnerKey
+    from partners.services import create_key
 
     if not Video.objects.filter(embedding__isnull=False).exists():
         import_real_catalog()
         call_command("embed", verbosity=0)
-    APIKey.objects.filter(name=KEY_NAME).delete()
-    _, key = APIKey.objects.create_key(name=KEY_NAME)
+    PartnerKey.objects.filter(name=KEY_NAME).delete()
+    _, key = create_key(KEY_NAME, SCOPES)
     rng = random.Random(args.seed)
     videos = list(Video.objects.filter(embedding__isnull=False).values_list("id", flat=True))
     # A filter that keeps about a tenth of the catalog: block the commonest hashtags until
@@ -159,13 +170,19 @@ def main() -> None:
     kept_share = round(1 - len(covered) / len(videos), 3)
     interests = ["gym workouts", "cute dogs and cats", "street food", "dance challenge", "makeup tutorial",
                  "football skills", "funny pranks", "cooking at home"]
+    recommend = "/api/v1/recommendations/"
     scenarios = {
-        "recommendations (video_ids)": [{"video_ids": rng.sample(videos, 2), "limit": 10} for _ in range(args.requests)],
-        "recommendations (filtered)": [{"video_ids": rng.sample(videos, 2), "limit": 10,
-                                        "filters": {"blocked_hashtags": blocked}} for _ in range(args.requests)],
-        "recommendations (interest_texts)": [{"interest_texts": [rng.choice(interests)], "limit": 10}
+        "recommendations (video_ids)": [("POST", recommend, {"video_ids": rng.sample(videos, 2), "limit": 10})
+                                        for _ in range(args.requests)],
+        "recommendations (filtered)": [("POST", recommend, {"video_ids": rng.sample(videos, 2), "limit": 10,
+                                                            "filters": {"blocked_hashtags": blocked}})
+                                       for _ in range(args.requests)],
+        "recommendations (interest_texts)": [("POST", recommend, {"interest_texts": [rng.choice(interests)], "limit": 10})
                                              for _ in range(args.requests)],
     }
+    targets = [rng.choice(videos) for _ in range(args.requests)]
+    scenarios["similar (HTTP)"] = [("GET", f"/api/v1/videos/{video}/similar/?limit={SIMILAR_LIMIT}", None)
+                                   for video in targets]
 
     os.environ["API_RATE_PER_KEY"] = "1000000/min"  # the server's; a benchmark is not abuse
     port = free_port()
@@ -176,34 +193,58 @@ def main() -> None:
     try:
         load(port, key, scenarios["recommendations (video_ids)"][:20], 2)  # warm up: model, blueprint, pool
         load(port, key, scenarios["recommendations (interest_texts)"][:8], 2)
-        for name, bodies in scenarios.items():
-            print(f"{name}: {len(bodies)} requests, {args.concurrency} clients...", flush=True)
-            results[name] = load(port, key, bodies, args.concurrency)
+        load(port, key, scenarios["similar (HTTP)"][:8], 2)
+        for name, requests in scenarios.items():
+            print(f"{name}: {len(requests)} requests, {args.concurrency} clients...", flush=True)
+            results[name] = load(port, key, requests, args.concurrency)
     finally:
         server.send_signal(signal.SIGINT)
         server.wait(timeout=30)
-        APIKey.objects.filter(name=KEY_NAME).delete()
+        PartnerKey.objects.filter(name=KEY_NAME).delete()
 
-    catalog = VideoCatalog()
-    vectors = dict(zip(videos, catalog.vectors(videos)))
-    targets = [rng.choice(videos) for _ in range(args.requests)]
-    print("similar (bare selector call)...", flush=True)
-    results["similar (selector, in process)"] = time_in_process(
-        lambda video: VideoCatalog().search(vectors[video], 10, frozenset({video})), targets, args.concurrency)
+    # The layers under similar over HTTP, in this process, at the same concurrency.
+    literals = {video: "[" + ",".join(map(str, vector.tolist())) + "]"
+                for video, vector in zip(videos, VideoCatalog().vectors(videos))}
+    ann_sql = (f"SELECT id FROM {Video._meta.db_table} WHERE embedding IS NOT NULL "
+               "ORDER BY embedding <=> %s::vector LIMIT %s")
+    # What the similar search asks of the index: the limit, plus one for the video itself,
+    # at the connection's breadth (``VideoCatalog.search_many``).
+    similar_k = SIMILAR_LIMIT + 1
 
-    # The bare ANN statement recall runs, on one connection, in the same run.
-    ann = []
-    with connection.cursor() as cursor:
-        # As deep as recall searches (``VideoCatalog.search_many``: twice k, within pgvector's ceiling).
-        cursor.execute("SELECT set_config('hnsw.ef_search', %s, false)", [str(min(MAX_EF_SEARCH, 2 * RECALL_K))])
-        for video in targets:
-            literal = "[" + ",".join(map(str, vectors[video].tolist())) + "]"
-            started = time.perf_counter()
-            cursor.execute(f"SELECT id FROM {Video._meta.db_table} WHERE embedding IS NOT NULL "
-                           "ORDER BY embedding <=> %s::vector LIMIT %s", [literal, RECALL_K])
+    def similar_statement(video):
+        with connection.cursor() as cursor:
+            cursor.execute(ann_sql, [literals[video], similar_k])
             cursor.fetchall()
-            ann.append((time.perf_counter() - started) * 1000)
-    ann_ms = percentiles(ann)
+
+    print("similar: the selector, then its bare ANN statement, in this process...", flush=True)
+    layers = {
+        "selector (similar_videos)": time_in_process(lambda video: similar_videos(video, SIMILAR_LIMIT), targets,
+                                                     args.concurrency),
+        "bare ANN statement": time_in_process(similar_statement, targets, args.concurrency),
+    }
+
+    def one_connection(ef_search: int, k: int) -> dict:
+        samples = []
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT set_config('hnsw.ef_search', %s, false)", [str(ef_search)])
+            for video in targets:
+                started = time.perf_counter()
+                cursor.execute(ann_sql, [literals[video], k])
+                cursor.fetchall()
+                samples.append((time.perf_counter() - started) * 1000)
+        return percentiles(samples)
+
+    similar_ef = set_search_breadth(connection).single
+    similar_one_ms = one_connection(similar_ef, similar_k)
+    # The bare ANN statement recall runs, as deep as recall searches (``VideoCatalog.search_many``:
+    # twice k, within pgvector's ceiling).
+    recall_ef = min(MAX_EF_SEARCH, 2 * RECALL_K)
+    ann_ms = one_connection(recall_ef, RECALL_K)
+
+    http_p95 = results["similar (HTTP)"]["latency_ms"]["p95"]
+    bare_p95 = layers["bare ANN statement"]["latency_ms"]["p95"]
+    ratio = round(http_p95 / bare_p95, 1)
+    ratio_one = round(http_p95 / similar_one_ms["p95"], 1)
 
     print_table(f"partner API under load ({args.concurrency} concurrent clients, {len(videos)} videos; ms)",
                 [{"scenario": name, "req/s": r["requests_per_s"], "p50": r["latency_ms"]["p50"],
@@ -212,11 +253,27 @@ def main() -> None:
     print_table("funnel stages as the server timed them (ms)",
                 [{"scenario": name, "stage": stage, "n": s["n"], "p50": s["p50"], "p95": s["p95"]}
                  for name, r in results.items() for stage, s in r["stages_ms"].items()])
-    print(f"\nbare ANN statement ({RECALL_K} nearest, HNSW at ef_search {min(MAX_EF_SEARCH, 2 * RECALL_K)}, one connection): p50 {ann_ms['p50']} ms, p95 {ann_ms['p95']} ms")
+    print_table(f"similar ({SIMILAR_LIMIT} nearest): over HTTP and the layers under it (ms; the statement: "
+                f"{similar_k} nearest through HNSW at ef_search {similar_ef})",
+                [{"layer": f"over HTTP ({args.concurrency} clients)", "p50": results["similar (HTTP)"]["latency_ms"]["p50"],
+                  "p95": http_p95, "p95 / bare": ratio}]
+                + [{"layer": f"{name} ({args.concurrency} threads, in process)", "p50": r["latency_ms"]["p50"],
+                    "p95": r["latency_ms"]["p95"], "p95 / bare": round(r["latency_ms"]["p95"] / bare_p95, 1)}
+                   for name, r in layers.items()]
+                + [{"layer": "bare ANN statement (one connection)", "p50": similar_one_ms["p50"],
+                    "p95": similar_one_ms["p95"], "p95 / bare": round(similar_one_ms["p95"] / bare_p95, 1)}])
+    verdict = "within" if ratio <= SIMILAR_RATIO_TARGET else "OVER"
+    print(f"\nsimilar over HTTP: p95 {http_p95} ms, {ratio}x its bare ANN statement's at the same concurrency "
+          f"({verdict} the {SIMILAR_RATIO_TARGET:g}x target); {ratio_one}x the statement's on one connection")
+    print(f"bare ANN statement of recall ({RECALL_K} nearest, HNSW at ef_search {recall_ef}, one connection): "
+          f"p50 {ann_ms['p50']} ms, p95 {ann_ms['p95']} ms")
     print(f"the filtered scenario blocks {len(blocked)} hashtags, keeping {kept_share:.1%} of the videos")
     write_json("api", {"machine": machine(), "videos": len(videos), "concurrency": args.concurrency,
-                       "filtered_keeps": kept_share,
-                       "results": results, "bare_ann_ms": ann_ms})
+                       "filtered_keeps": kept_share, "results": results, "bare_ann_ms": ann_ms,
+                       "similar": {"limit": SIMILAR_LIMIT, "ef_search": similar_ef, "http_ms": results["similar (HTTP)"]["latency_ms"],
+                                   "layers": layers, "bare_ann_one_connection_ms": similar_one_ms,
+                                   "http_to_bare_ann_p95": ratio, "http_to_bare_ann_one_connection_p95": ratio_one,
+                                   "target": SIMILAR_RATIO_TARGET}})
 
 
 if __name__ == "__main__":
