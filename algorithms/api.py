@@ -4,7 +4,7 @@ from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from partners.auth import partner_of
+from feed.api_auth import partner_of
 from tokfeed.api_errors import ErrorSerializer
 
 from .recommendations import recommend

@@ -149,8 +149,8 @@ def main() -> None:
     from algorithms.ranking.funnel import RECALL_K
     from catalog.models import Hashtag, Video
     from catalog.selectors import MAX_EF_SEARCH, VideoCatalog, set_search_breadth, similar_videos
-    from partners.models import SCOPES, PartnerKey
-    from partners.services import create_key
+    from feed.models import SCOPES, PartnerKey
+    from feed.services import create_key
 
     if not Video.objects.filter(embedding__isnull=False).exists():
         import_real_catalog()

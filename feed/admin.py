@@ -6,13 +6,19 @@ The monitor (``admin/feed/monitor/``, staff only) is a page of figures that htmx
 websocket (``feed.consumers.MonitorConsumer``). The figures poll rather than ride on the stream:
 a poll needs nothing but the database, so it stays right with the in-memory channel layer, several
 server processes or a layer that is down, and missed events never skew it.
+
+Partner keys are issued, scoped and revoked here, their one place: the library's
+``APIKeyModelAdmin`` shows a new key once, in a message, on creation; its own ``APIKey`` admin is
+taken off the site (those keys moved to ``PartnerKey``, migration 0008).
 """
 from django.contrib import admin
 from django.shortcuts import render
 from django.urls import path
+from rest_framework_api_key.admin import APIKeyModelAdmin
+from rest_framework_api_key.models import APIKey
 
 from . import monitor_queries
-from .models import FeedSession, Impression, Signal
+from .models import SCOPES, FeedSession, Impression, PartnerKey, Signal, scope_field
 from .timeline import session_timeline
 
 #: How often the monitor's figures refresh themselves.
@@ -87,3 +93,27 @@ class FeedSessionAdmin(admin.ModelAdmin):
         return render(request, "admin/feed/monitor/_figures.html", {
             "figures": monitor_queries.monitor_figures(),
         })
+
+
+admin.site.unregister(APIKey)
+
+SCOPE_FIELDS = tuple(scope_field(scope) for scope in SCOPES)
+
+
+@admin.register(PartnerKey)
+class PartnerKeyAdmin(APIKeyModelAdmin):
+    list_display = ("name", "prefix", "scope_list", "created", "expiry_date", "_has_expired", "revoked")
+    list_filter = ("created", "revoked", *SCOPE_FIELDS)
+    fieldsets = (
+        (None, {"fields": ("name", "prefix", "expiry_date", "revoked")}),
+        ("Scopes", {"fields": SCOPE_FIELDS,
+                    "description": "What the key may call. Each API endpoint needs one scope (see /api/docs/)."}),
+    )
+
+    def get_readonly_fields(self, request, obj=None):
+        fields = super().get_readonly_fields(request, obj)
+        return (*fields, *SCOPE_FIELDS) if obj is not None and obj.revoked else fields
+
+    @admin.display(description="scopes")
+    def scope_list(self, key: PartnerKey) -> str:
+        return ", ".join(key.scopes) or "none"

@@ -8,9 +8,8 @@ from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from partners.auth import partner_of
-
 from . import services
+from .api_auth import partner_of
 from .serializers import (
     BatchSerializer,
     SessionCreateSerializer,

@@ -20,6 +20,9 @@ Every applied signal and every served batch is published once, after its transac
 API): to the session's group (``session_group``: the viewer's open tabs hear of the new state)
 and to ``MONITOR_GROUP`` (the operators' live monitor). A resent event (a duplicate) publishes
 nothing, and a channel layer that is down costs the events, never the use case.
+
+Partner keys are issued here too (``create_key``; the admin issues them through the library's
+admin base class).
 """
 from __future__ import annotations
 
@@ -28,6 +31,7 @@ import json
 import logging
 import time
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -47,7 +51,7 @@ from tokfeed.errors import Busy, NotFound, ServiceError
 from tokfeed.event_stream import publish_on_commit
 from tokfeed.rows import field_names, from_row, select_list
 
-from .models import FeedSession, Impression, ServedBatch, Signal
+from .models import DEFAULT_SCOPES, SCOPES, FeedSession, Impression, PartnerKey, ServedBatch, Signal, scope_field
 
 logger = logging.getLogger(__name__)
 
@@ -679,3 +683,32 @@ def _record_signal(session: FeedSession, video_id: int, event_id: uuid.UUID, sig
             [session.pk, video_id, signal, watched_ms, duration_ms, event_id, state_before, state_after,
              served_state or "", now, state_after, now, session.pk],
         )
+
+
+# --- partner keys ---------------------------------------------------------------------------
+
+#: The longest partner name a key is created under.
+PARTNER_NAME_MAX_CHARS = PartnerKey._meta.get_field("name").max_length
+
+
+def checked_scopes(scopes: Iterable[str]) -> tuple[str, ...]:
+    """``scopes`` in ``SCOPES`` order; refused if they name an unknown scope, or none."""
+    named = {scope.strip() for scope in scopes if scope.strip()}
+    if unknown := sorted(named - SCOPES.keys()):
+        raise ServiceError(f"unknown scope {', '.join(map(repr, unknown))}: the scopes are {', '.join(SCOPES)}",
+                           "scopes", code="unknown_scope")
+    if not named:
+        raise ServiceError(f"give at least one scope of {', '.join(SCOPES)}", "scopes", code="required")
+    return tuple(scope for scope in SCOPES if scope in named)
+
+
+def create_key(name: str, scopes: Iterable[str] = DEFAULT_SCOPES) -> tuple[PartnerKey, str]:
+    """A new key for partner ``name`` holding exactly ``scopes``: (the row, the key itself).
+
+    The key is only ever known here: the row keeps its hash.
+    """
+    name = name.strip()
+    if not name or len(name) > PARTNER_NAME_MAX_CHARS:
+        raise ServiceError(f"the partner's name must be 1 to {PARTNER_NAME_MAX_CHARS} characters", "name")
+    scopes = checked_scopes(scopes)
+    return PartnerKey.objects.create_key(name=name, **{scope_field(s): s in scopes for s in SCOPES})

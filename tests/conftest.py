@@ -60,8 +60,8 @@ def catalog_db(db):
 
 def partner_key(name: str = "tests", scopes: tuple[str, ...] | None = None) -> str:
     """A real partner API key for partner ``name``, holding ``scopes`` (default: every scope)."""
-    from partners.models import SCOPES
-    from partners.services import create_key
+    from feed.models import SCOPES
+    from feed.services import create_key
 
     return create_key(name, tuple(SCOPES) if scopes is None else scopes)[1]
 

@@ -121,8 +121,8 @@ INSTALLED_APPS = [
     "django.contrib.postgres",
     "channels",
     "rest_framework",
-    # For partners.PartnerKey's base (AbstractAPIKey, defined beside the library's APIKey, which
-    # needs the app installed), and for partners/migrations/0002, which moves APIKey's rows.
+    # For feed.PartnerKey's base (AbstractAPIKey, defined beside the library's APIKey, which
+    # needs the app installed), and for feed/migrations/0008, which moves APIKey's rows.
     "rest_framework_api_key",
     "corsheaders",
     "drf_spectacular",
@@ -132,7 +132,6 @@ INSTALLED_APPS = [
     "catalog",
     "algorithms",
     "feed",
-    "partners",
 ]
 
 MIDDLEWARE = [
@@ -243,11 +242,11 @@ EMBEDDING_DIM = 384
 
 # --- DRF ------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
-    "DEFAULT_SCHEMA_CLASS": "partners.schema.ScopedAutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "feed.api_schema.ScopedAutoSchema",
     # Partners authenticate with "Authorization: Api-Key <key>" (manage.py create_api_key); a key
-    # must hold the scope each view declares (partners.auth).
-    "DEFAULT_AUTHENTICATION_CLASSES": ["partners.auth.ApiKeyAuthentication"],
-    "DEFAULT_PERMISSION_CLASSES": ["partners.auth.HasScopedPartnerKey"],
+    # must hold the scope each view declares (feed.api_auth).
+    "DEFAULT_AUTHENTICATION_CLASSES": ["feed.api_auth.ApiKeyAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["feed.api_auth.HasScopedPartnerKey"],
     "DEFAULT_PARSER_CLASSES": ["tokfeed.api_input.StrictJSONParser"],
     # Rates (tokfeed/rate_limits.py): "N/s", "N/min", "N/hour" or "N/day".
     "DEFAULT_THROTTLE_CLASSES": ["tokfeed.rate_limits.PerKeyThrottle"],

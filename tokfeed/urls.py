@@ -11,7 +11,7 @@ from feed import api as feed_api
 from .rate_limits import limit_posts
 
 # No root view at /api/v1/ (DefaultRouter's listed two of the API's five families): the API's
-# index is /api/docs/, and every view under /api/v1/ declares the scope it needs (partners.auth).
+# index is /api/docs/, and every view under /api/v1/ declares the scope it needs (feed.api_auth).
 router = SimpleRouter()
 router.register("videos", catalog_api.VideoViewSet, basename="video")
 router.register("creators", catalog_api.CreatorViewSet, basename="creator")

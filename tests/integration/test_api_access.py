@@ -21,9 +21,9 @@ from rest_framework.views import APIView
 from rest_framework_api_key.models import APIKey
 
 from catalog.models import Video
-from partners.auth import check_api_scopes
-from partners.models import SCOPES, PartnerKey
-from partners.services import create_key
+from feed.api_auth import check_api_scopes
+from feed.models import SCOPES, PartnerKey
+from feed.services import create_key
 from tests.conftest import partner_client
 
 ORIGIN = "https://app.example.com"
@@ -133,8 +133,8 @@ def test_every_api_view_declares_its_scope(db):
     patterns = [path("api/v1/unscoped/", Unscoped.as_view()), path("api/v1/plain/", lambda request: None),
                 path("elsewhere/", Unscoped.as_view())]
     errors = check_api_scopes(patterns=patterns)
-    assert [(e.id, e.msg.split(":")[0]) for e in errors] == [("partners.E001", "/api/v1/unscoped/"),
-                                                             ("partners.E001", "/api/v1/plain/")]
+    assert [(e.id, e.msg.split(":")[0]) for e in errors] == [("feed.E001", "/api/v1/unscoped/"),
+                                                             ("feed.E001", "/api/v1/plain/")]
     # Served anyway, it fails rather than let any key in.
     with pytest.raises(ImproperlyConfigured, match="api_scope"):
         Unscoped.as_view()(APIRequestFactory().get("/api/v1/unscoped/",
@@ -185,20 +185,20 @@ def test_the_command_refuses_an_unknown_scope_or_none(db, scopes, message):
 def test_keys_are_managed_in_one_admin_page_that_shows_a_new_key_once(admin_client, catalog_db):
     assert PartnerKey in admin.site._registry and APIKey not in admin.site._registry
     create_key("listed", ["read", "ingest"])
-    changelist = admin_client.get(reverse("admin:partners_partnerkey_changelist"))
+    changelist = admin_client.get(reverse("admin:feed_partnerkey_changelist"))
     assert changelist.status_code == 200
     page = changelist.content.decode()
     assert "listed" in page and "read, ingest" in page
-    assert admin_client.get(reverse("admin:partners_partnerkey_add")).status_code == 200
+    assert admin_client.get(reverse("admin:feed_partnerkey_add")).status_code == 200
 
-    response = admin_client.post(reverse("admin:partners_partnerkey_add"), {
+    response = admin_client.post(reverse("admin:feed_partnerkey_add"), {
         "name": "from-admin", "scope_sessions": "on", "expiry_date_0": "", "expiry_date_1": ""}, follow=True)
     assert response.status_code == 200
     shown = " ".join(str(m) for m in get_messages(response.wsgi_request))
     key = re.search(r"The API key for from-admin is: (\S+)\. ", shown).group(1)
     row = PartnerKey.objects.get(name="from-admin")
     assert row.scopes == ("sessions",) and row.hashed_key != key and key not in row.id
-    assert admin_client.get(reverse("admin:partners_partnerkey_change", args=[row.pk])).status_code == 200
+    assert admin_client.get(reverse("admin:feed_partnerkey_change", args=[row.pk])).status_code == 200
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Api-Key {key}")
     assert client.post("/api/v1/sessions/", {}, format="json").status_code == 201
@@ -206,7 +206,7 @@ def test_keys_are_managed_in_one_admin_page_that_shows_a_new_key_once(admin_clie
 
 
 def test_the_librarys_keys_move_to_partner_keys_with_every_scope_and_keep_working(catalog_db):
-    migration = importlib.import_module("partners.migrations.0002_copy_api_keys")
+    migration = importlib.import_module("feed.migrations.0008_copy_api_keys")
     from django.apps import apps
 
     live_row, live = APIKey.objects.create_key(name="deployed")

@@ -1,15 +1,16 @@
 """Who calls the API, and whether their key may do what they ask.
 
-A partner sends ``Authorization: Api-Key <key>`` with a ``PartnerKey`` (``partners.models``).
+A partner sends ``Authorization: Api-Key <key>`` with a ``PartnerKey`` (``feed.models``).
 Authentication, not only a permission: a request without a key is told so (401
 ``not_authenticated``), one with a wrong, revoked or expired key that the key is invalid (401
 ``authentication_failed``), instead of DRF's 403 "credentials were not provided" for both.
 
 Every API view declares the one scope it needs as its class attribute ``api_scope`` (a key of
-``partners.models.SCOPES``); a key without it is answered 403 ``insufficient_scope``, naming the
+``feed.models.SCOPES``); a key without it is answered 403 ``insufficient_scope``, naming the
 scope. There is no default: a view without ``api_scope`` fails ``manage.py check``
 (``check_api_scopes``) and, should it be served anyway, answers 500 rather than open up. The
-OpenAPI schema says each operation's scope (``partners.schema``).
+OpenAPI schema describes the key (``ApiKeyScheme``, here) and says each operation's scope
+(``feed.api_schema``).
 """
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ import re
 from django.contrib.auth.models import AnonymousUser
 from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions, permissions
 from rest_framework_api_key.permissions import KeyParser
 
@@ -109,5 +111,18 @@ def check_api_scopes(app_configs=None, patterns=None, **kwargs) -> list[checks.E
             errors.append(checks.Error(
                 f"/{route}: {getattr(view_class, '__name__', callback)} declares no api_scope",
                 hint=f"set the view's api_scope to the scope a key needs to call it: one of {', '.join(SCOPES)}",
-                obj=view_class or callback, id="partners.E001"))
+                obj=view_class or callback, id="feed.E001"))
     return errors
+
+
+class ApiKeyScheme(OpenApiAuthenticationExtension):
+    """How the OpenAPI schema (``/api/schema/``) describes the key."""
+
+    target_class = ApiKeyAuthentication
+    name = "ApiKey"
+
+    def get_security_definition(self, auto_schema):
+        return {"type": "apiKey", "in": "header", "name": "Authorization",
+                "description": f"`{KEYWORD} <key>`, a key from `manage.py create_api_key NAME --scopes "
+                               f"{','.join(SCOPES)}` (or the admin). Each operation names the scope its key "
+                               f"needs: {'; '.join(f'`{s}`: {what}' for s, what in SCOPES.items())}."}

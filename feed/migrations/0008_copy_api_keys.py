@@ -22,16 +22,16 @@ def move(source, target, **extra):
 
 
 def forwards(apps, schema_editor):
-    move(apps.get_model("rest_framework_api_key", "APIKey"), apps.get_model("partners", "PartnerKey"), **ALL_SCOPES)
+    move(apps.get_model("rest_framework_api_key", "APIKey"), apps.get_model("feed", "PartnerKey"), **ALL_SCOPES)
 
 
 def backwards(apps, schema_editor):
-    move(apps.get_model("partners", "PartnerKey"), apps.get_model("rest_framework_api_key", "APIKey"))
+    move(apps.get_model("feed", "PartnerKey"), apps.get_model("rest_framework_api_key", "APIKey"))
 
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("partners", "0001_initial"),
+        ("feed", "0007_partner_keys"),
         ("rest_framework_api_key", "0005_auto_20220110_1102"),
     ]
 

@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from partners.models import DEFAULT_SCOPES, SCOPES
-from partners.services import create_key
+from feed.models import DEFAULT_SCOPES, SCOPES
+from feed.services import create_key
 from tokfeed.errors import ServiceError
 
 

@@ -1,15 +1,13 @@
-"""How the OpenAPI schema (``/api/schema/``, shown at ``/api/docs/``) describes partner keys and
-the scope each operation needs (``partners.auth``).
+"""The OpenAPI schema's view of each operation (``/api/schema/``, shown at ``/api/docs/``): the
+scope its key needs (``feed.api_auth``).
 
-Apart from ``partners.auth``: drf-spectacular's ``AutoSchema`` imports DRF's views, whose
+Apart from ``feed.api_auth``: drf-spectacular's ``AutoSchema`` imports DRF's views, whose
 defaults import the authentication class.
 """
 from __future__ import annotations
 
-from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.openapi import AutoSchema
 
-from .auth import KEYWORD, ApiKeyAuthentication
 from .models import SCOPES
 
 
@@ -27,16 +25,3 @@ class ScopedAutoSchema(AutoSchema):
         operation["description"] = f"{operation['description']}\n\n{note}" if operation.get("description") else note
         operation["x-api-scope"] = scope
         return operation
-
-
-class ApiKeyScheme(OpenApiAuthenticationExtension):
-    """How the OpenAPI schema (``/api/schema/``) describes the key."""
-
-    target_class = ApiKeyAuthentication
-    name = "ApiKey"
-
-    def get_security_definition(self, auto_schema):
-        return {"type": "apiKey", "in": "header", "name": "Authorization",
-                "description": f"`{KEYWORD} <key>`, a key from `manage.py create_api_key NAME --scopes "
-                               f"{','.join(SCOPES)}` (or the admin). Each operation names the scope its key "
-                               f"needs: {'; '.join(f'`{s}`: {what}' for s, what in SCOPES.items())}."}
