@@ -14,18 +14,20 @@ requests in all:
 - ``similar (HTTP)``: GET /api/v1/videos/<id>/similar/?limit=10 for a random video.
 
 Then, in this process and with the server stopped, the layers under ``similar (HTTP)``, at the
-same concurrency: the selector it calls (``catalog.selectors.similar_videos``: the video's vector,
-then the search) and the bare ANN statement that search runs (the 11 nearest through HNSW at the
-connection's breadth), each thread on its own connection. The table sets similar's HTTP p95 beside
-the bare statement's and their ratio (target: at most 3x), so a regression can be put on the SQL
-or on what surrounds it.
+same concurrency: the selector it calls (``catalog.selectors.similar_videos``: one statement, the
+video's vector, its neighbours and what is shown of them) and the bare ANN statement inside it
+(the 11 nearest through HNSW at the connection's breadth), each thread on its own connection.
+The table sets similar's HTTP p95 beside the bare statement's and their ratio (target: at most
+3x), so a regression can be put on the SQL or on what surrounds it.
 
 Reports requests/s, p50/p95/p99 per scenario (an answer other than 200 counts as an error), the
 funnel's per-stage times (p50/p95 of each stage's ``ms`` as the server reported it), and the bare
 ANN statements of recall (the 200 nearest) and of similar on one connection. Table + JSON in
 bench/results/api.json.
 
-    .venv/bin/python bench/api.py [--concurrency 8] [--requests 400] [--seed 0]
+    .venv/bin/python bench/api.py [--concurrency 8] [--requests 400] [--seed 0] [--similar-only]
+
+``--similar-only`` runs ``similar (HTTP)`` and the layers under it, not the recommendations.
 
 Uses the ``tokfeed_bench`` database (shared with the other benchmarks; the real catalog is
 imported and embedded when missing).
@@ -139,6 +141,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--requests", type=int, default=400, help="requests per scenario")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--similar-only", action="store_true", help="skip the recommendations scenarios")
     args = parser.parse_args()
 
     setup_django()
@@ -180,6 +183,8 @@ def main() -> None:
         "recommendations (interest_texts)": [("POST", recommend, {"interest_texts": [rng.choice(interests)], "limit": 10})
                                              for _ in range(args.requests)],
     }
+    if args.similar_only:
+        scenarios = {}
     targets = [rng.choice(videos) for _ in range(args.requests)]
     scenarios["similar (HTTP)"] = [("GET", f"/api/v1/videos/{video}/similar/?limit={SIMILAR_LIMIT}", None)
                                    for video in targets]
@@ -191,8 +196,9 @@ def main() -> None:
     server = start_daphne(port, "memory", log_path)
     results = {}
     try:
-        load(port, key, scenarios["recommendations (video_ids)"][:20], 2)  # warm up: model, blueprint, pool
-        load(port, key, scenarios["recommendations (interest_texts)"][:8], 2)
+        if not args.similar_only:
+            load(port, key, scenarios["recommendations (video_ids)"][:20], 2)  # warm up: model, blueprint, pool
+            load(port, key, scenarios["recommendations (interest_texts)"][:8], 2)
         load(port, key, scenarios["similar (HTTP)"][:8], 2)
         for name, requests in scenarios.items():
             print(f"{name}: {len(requests)} requests, {args.concurrency} clients...", flush=True)

@@ -34,6 +34,8 @@ from .serializers import (
     SimilarCreatorsSerializer,
     SimilarityLimitSerializer,
     SimilarVideosSerializer,
+    catalog_creator_data,
+    catalog_video_data,
 )
 
 #: Seconds an edge cache (or a client) may reuse a catalog or similarity read.
@@ -174,10 +176,10 @@ class VideoViewSet(CacheableReadsMixin, viewsets.ReadOnlyModelViewSet):
     @action(detail=True, methods=["get"], pagination_class=None, filter_backends=[])
     def similar(self, request, pk=None):
         video_id, limit = _row_id(pk), _limit(request)
-        found = selectors.similar_videos(video_id, limit)
-        shown = selectors.videos_for_display(pk for pk, _ in found)
-        items = [{"similarity": similarity, "video": shown[pk]} for pk, similarity in found if pk in shown]
-        return Response(SimilarVideosSerializer({"video_id": video_id, "items": items}).data)
+        items = [{"similarity": similarity, "video": catalog_video_data(video)}
+                 for similarity, video in selectors.similar_videos(video_id, limit)]
+        # SimilarVideosSerializer's JSON, built without it (catalog.serializers.catalog_video_data).
+        return Response({"video_id": video_id, "items": items})
 
 
 @extend_schema_view(
@@ -209,7 +211,7 @@ class CreatorViewSet(CacheableReadsMixin, viewsets.ReadOnlyModelViewSet):
     @action(detail=True, methods=["get"], pagination_class=None, filter_backends=[])
     def similar(self, request, pk=None):
         creator_id, limit = _row_id(pk), _limit(request)
-        found = selectors.similar_creators(creator_id, limit)
-        creators = self.get_queryset().in_bulk([pk for pk, _ in found])
-        items = [{"similarity": similarity, "creator": creators[pk]} for pk, similarity in found if pk in creators]
-        return Response(SimilarCreatorsSerializer({"creator_id": creator_id, "items": items}).data)
+        items = [{"similarity": similarity, "creator": catalog_creator_data(creator)}
+                 for similarity, creator in selectors.similar_creators(creator_id, limit)]
+        # SimilarCreatorsSerializer's JSON, built without it (catalog.serializers.catalog_creator_data).
+        return Response({"creator_id": creator_id, "items": items})

@@ -1,11 +1,17 @@
 """"More like this" for videos and creators on the real, embedded catalog: the item itself is
 never among the results, results are sorted by cosine similarity and agree with exact search,
 ``limit`` is honoured and checked, unknown ids are 404 and rows without a vector 409, in the
-API's error shape; answers carry an ETag (304 on If-None-Match)."""
+API's error shape; answers carry an ETag (304 on If-None-Match); items are the catalog
+serializers' JSON, and a list falls back to exact search when the index comes back short."""
+import json
+
 import numpy as np
 import pytest
+from rest_framework.renderers import JSONRenderer
 
+from catalog.api import CreatorViewSet, VideoViewSet
 from catalog.models import Creator, Video
+from catalog.serializers import CatalogCreatorSerializer, CatalogVideoSerializer
 
 
 def exact_neighbours(model, pk: int, k: int) -> list[int]:
@@ -88,3 +94,53 @@ def test_similar_reads_answer_304_when_unchanged(catalog_db, api_client):
         response = api_client.get(url)
         assert response.status_code == 200 and "max-age=300" in response["Cache-Control"]
         assert api_client.get(url, HTTP_IF_NONE_MATCH=response["ETag"]).status_code == 304
+
+
+def rendered(data) -> object:
+    """``data`` as a client reads it: rendered by the API's JSON renderer, parsed back."""
+    return json.loads(JSONRenderer().render(data))
+
+
+def test_similar_items_are_the_catalogs_own_json(catalog_db, api_client):
+    """The similar lists build their items without the serializers: each item is what the
+    catalog's own serializer gives for that row, a video without music, date or hashtags too."""
+    video = Video.objects.exclude(embedding=None).order_by("id")[40]
+    url = f"/api/v1/videos/{video.pk}/similar/"
+    bare, untagged, *_ = [item["video"]["id"] for item in api_client.get(url, {"limit": 5}).json()["items"]]
+    Video.objects.filter(pk=bare).update(music=None, created_at=None)
+    Video.objects.get(pk=untagged).hashtags.clear()
+
+    items = api_client.get(url, {"limit": 100}).json()["items"]
+    videos = VideoViewSet.queryset.in_bulk([item["video"]["id"] for item in items])
+    assert [item["video"] for item in items] == rendered(
+        CatalogVideoSerializer([videos[item["video"]["id"]] for item in items], many=True).data)
+    shown = {item["video"]["id"]: item["video"] for item in items}
+    assert shown[bare]["music"] is None and shown[bare]["created_at"] is None and shown[untagged]["hashtags"] == []
+    assert sum(len(item["video"]["hashtags"]) > 1 for item in items) > 10
+
+    creator = Creator.objects.exclude(embedding=None).order_by("id")[40]
+    items = api_client.get(f"/api/v1/creators/{creator.pk}/similar/", {"limit": 100}).json()["items"]
+    creators = CreatorViewSet.queryset.in_bulk([item["creator"]["id"] for item in items])
+    assert [item["creator"] for item in items] == rendered(
+        CatalogCreatorSerializer([creators[item["creator"]["id"]] for item in items], many=True).data)
+
+
+@pytest.mark.parametrize("model, url", [(Video, "/api/v1/videos/{}/similar/"),
+                                        (Creator, "/api/v1/creators/{}/similar/")])
+def test_a_list_is_short_only_if_the_catalog_is(catalog_db, api_client, model, url):
+    """With most vectors gone, the HNSW scan finds few live rows among those it visits; the
+    search is then repeated exactly, so the list holds every other embedded row, nearest first."""
+    kept = list(model.objects.exclude(embedding=None).order_by("id").values_list("id", flat=True)[:30])
+    model.objects.exclude(pk__in=kept).update(embedding=None)
+    pk = kept[7]
+    for limit in (20, 100):
+        items = api_client.get(url.format(pk), {"limit": limit}).json()["items"]
+        key = "video" if model is Video else "creator"
+        want, exact = exact_neighbours(model, pk, 29)
+        ids = [item[key]["id"] for item in items]
+        assert len(ids) == min(limit, 29) and set(ids) <= set(want) and pk not in ids
+        similarities = [item["similarity"] for item in items]
+        assert similarities == sorted(similarities, reverse=True)
+        assert similarities == pytest.approx([exact[i] for i in ids], abs=1e-4)
+        # Nearest first: none left out is nearer than the last one in.
+        assert all(exact[i] <= similarities[-1] + 1e-4 for i in set(want) - set(ids))
