@@ -64,7 +64,7 @@ def submit_batch(partner: str, records: Sequence) -> tuple[IngestJob, bool]:
     before gets its existing job back untouched, unless that job failed: then it is queued again.
     """
     content_hash = batch_hash(records)
-    existing = IngestJob.objects.filter(partner=partner, content_hash=content_hash).first()
+    existing = IngestJob.objects.defer("records").filter(partner=partner, content_hash=content_hash).first()
     if existing is not None:
         return _requeue_if_failed(existing), False
     valid, failures = validate_records(records)
@@ -77,7 +77,7 @@ def submit_batch(partner: str, records: Sequence) -> tuple[IngestJob, bool]:
             _send_on_commit(job)
     except IntegrityError:
         # The same batch, sent twice at once: the other request made the job.
-        return IngestJob.objects.get(partner=partner, content_hash=content_hash), False
+        return IngestJob.objects.defer("records").get(partner=partner, content_hash=content_hash), False
     return job, True
 
 

@@ -153,7 +153,8 @@ class IngestCountsSerializer(serializers.Serializer):
     valid = serializers.IntegerField(help_text="Records that passed validation (the job stores these).")
     failed = serializers.SerializerMethodField(help_text="Records listed in `failures`.")
     created = serializers.IntegerField(help_text="Videos stored that were new.")
-    updated = serializers.IntegerField(help_text="Videos stored that existed already (their stats refreshed).")
+    updated = serializers.IntegerField(help_text="Videos stored that existed already (their stats refreshed; "
+                                                 "a job run again counts what its last run did).")
     videos_embedded = serializers.IntegerField(help_text="Videos whose vector was (re)computed.")
     creators_embedded = serializers.IntegerField(help_text="Creators whose vector was (re)computed.")
 

@@ -12,6 +12,9 @@ import json
 import math
 
 import pytest
+from hypothesis import given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 from rest_framework.test import APIClient
 from rest_framework_api_key.models import APIKey
 
@@ -250,3 +253,46 @@ def test_a_body_over_the_ingest_limit_is_refused_but_one_over_the_api_limit_is_n
     assert send(api_client, {"videos": batch}).json()["counts"]["valid"] == 40
     settings.INGEST_MAX_BODY_BYTES = 64 * 1024
     assert send(api_client, {"videos": batch[::-1]}, status=413).json()["code"] == "too_large"
+
+
+def test_a_failed_job_says_so_and_the_same_batch_sent_again_runs_it_again(
+        catalog_db, api_client, settings, django_capture_on_commit_callbacks):
+    batch = [baking_record(n, caption) for n, caption in enumerate(BAKING[:2])]
+    configured = settings.EMBEDDING_MODEL
+    settings.EMBEDDING_MODEL = "/nonexistent/model"  # a deployment's mistake: embedding cannot run
+    failed = ingest(api_client, django_capture_on_commit_callbacks, {"videos": batch})
+    assert failed["status"] == "failed" and "EmbeddingModelError" in failed["error"]
+    assert failed["counts"]["created"] == 2 and failed["counts"]["videos_embedded"] == 0
+
+    settings.EMBEDDING_MODEL = configured
+    retried = ingest(api_client, django_capture_on_commit_callbacks, {"videos": batch})
+    assert retried["id"] == failed["id"] and retried["status"] == "done" and retried["error"] == ""
+    assert retried["counts"] == {"received": 2, "valid": 2, "failed": 0, "created": 0, "updated": 2,
+                                 "videos_embedded": 2, "creators_embedded": 1}
+    assert IngestJob.objects.count() == 1
+
+
+JSON_SCALARS = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=80)
+JSON = st.recursive(JSON_SCALARS, lambda inner: st.lists(inner, max_size=4)
+                    | st.dictionaries(st.text(max_size=8), inner, max_size=4), max_leaves=20)
+#: Records of the right outline with anything for values: they reach every check of the parser.
+RECORDS = JSON | st.fixed_dictionaries(
+    {"id": JSON_SCALARS, "authorMeta": JSON | st.fixed_dictionaries(
+        {"id": JSON_SCALARS, "name": JSON_SCALARS},
+        optional={key: JSON for key in ("nickName", "signature", "avatar", "verified", "fans", "heart")})},
+    optional={
+        **{key: JSON for key in ("text", "createTime", "musicMeta", "covers", "videoMeta", "playCount",
+                                 "diggCount", "webVideoUrl")},
+        "hashtags": JSON | st.lists(JSON | st.fixed_dictionaries({"name": JSON_SCALARS}, optional={"id": JSON}),
+                                    max_size=4),
+    },
+)
+
+
+@hypothesis_settings(max_examples=500, deadline=None, derandomize=True)
+@given(RECORDS)
+def test_any_json_is_a_record_or_a_record_error_never_a_crash(record):
+    try:
+        parse_record(record)
+    except RecordError as error:
+        assert str(error) and (error.field is None or isinstance(error.field, str))
