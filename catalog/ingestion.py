@@ -90,7 +90,8 @@ def _initial_progress(valid: int) -> dict:
 def _requeue_if_failed(job: IngestJob) -> IngestJob:
     with transaction.atomic():
         requeued = IngestJob.objects.filter(pk=job.pk, status=IngestJob.Status.FAILED).update(
-            status=IngestJob.Status.QUEUED, error="", finished_at=None, updated_at=timezone.now())
+            status=IngestJob.Status.QUEUED, error="", finished_at=None, progress=_initial_progress(job.valid),
+            updated_at=timezone.now())
         if requeued:
             _send_on_commit(job)
     if requeued:

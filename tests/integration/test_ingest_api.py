@@ -265,7 +265,13 @@ def test_a_failed_job_says_so_and_the_same_batch_sent_again_runs_it_again(
     assert failed["counts"]["created"] == 2 and failed["counts"]["videos_embedded"] == 0
 
     settings.EMBEDDING_MODEL = configured
-    retried = ingest(api_client, django_capture_on_commit_callbacks, {"videos": batch})
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        requeued = send(api_client, {"videos": batch}).json()
+    assert requeued["id"] == failed["id"] and requeued["status"] == "queued" and requeued["error"] == ""
+    assert requeued["progress"]["embed_videos"] == {"done": 0, "total": None}
+    for callback in callbacks:  # the commit
+        callback()
+    retried = api_client.get(requeued["job"]).json()
     assert retried["id"] == failed["id"] and retried["status"] == "done" and retried["error"] == ""
     assert retried["counts"] == {"received": 2, "valid": 2, "failed": 0, "created": 0, "updated": 2,
                                  "videos_embedded": 2, "creators_embedded": 1}
