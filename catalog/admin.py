@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from .models import Comment, Creator, Hashtag, Music, Video
+from .models import Comment, Creator, Hashtag, IngestJob, Music, Video
 
 
 @admin.register(Creator)
@@ -42,3 +42,20 @@ class CommentAdmin(admin.ModelAdmin):
     list_display = ["author_handle", "video", "like_count", "created_at"]
     search_fields = ["text", "author_handle"]
     raw_id_fields = ["video"]
+
+
+@admin.register(IngestJob)
+class IngestJobAdmin(admin.ModelAdmin):
+    """Partners' ingestion jobs, to look at: they are made and run by the API and its task."""
+
+    list_display = ["id", "partner", "status", "received", "valid", "created", "updated", "videos_embedded",
+                    "created_at"]
+    list_filter = ["status", "partner"]
+    search_fields = ["id", "partner"]
+    exclude = ["records"]  # up to INGEST_MAX_RECORDS raw records: too much for a page
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False

@@ -1,5 +1,6 @@
-"""Read-only catalog endpoints for partners: videos (filtered, cursor-paginated), creators with
-their counts, and "more like this" for both.
+"""Catalog endpoints for partners: videos (filtered, cursor-paginated), creators with their
+counts, and "more like this" for both, read-only; and ingestion, where a partner sends a batch of
+videos (``catalog.ingestion``) and polls the job that stores and embeds them.
 
 Every successful read carries an ``ETag`` (a hash of the body) and ``Cache-Control: public,
 max-age=300`` (the 5-minute TTL of the build guide) and ``Vary: Authorization``, so an edge
@@ -14,23 +15,27 @@ from django.utils.cache import patch_cache_control, patch_vary_headers
 from django.utils.decorators import decorator_from_middleware, method_decorator
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
-from rest_framework import serializers, viewsets
+from rest_framework import serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound as DRFNotFound
 from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
+from feed.api_auth import partner_of
 from tokfeed.api_errors import ErrorSerializer
-from tokfeed.api_input import MAX_ID
+from tokfeed.api_input import MAX_ID, StrictJSONParser
 from tokfeed.errors import NotFound
 
-from . import selectors
+from . import ingestion, selectors
 from .filters import VideoFiltersSerializer, filter_videos
 from .models import Creator, Video
 from .serializers import (
     CatalogCreatorSerializer,
     CatalogVideoSerializer,
+    IngestBatchSerializer,
+    IngestJobSerializer,
     SimilarCreatorsSerializer,
     SimilarityLimitSerializer,
     SimilarVideosSerializer,
@@ -215,3 +220,89 @@ class CreatorViewSet(CacheableReadsMixin, viewsets.ReadOnlyModelViewSet):
                  for similarity, creator in selectors.similar_creators(creator_id, limit)]
         # SimilarCreatorsSerializer's JSON, built without it (catalog.serializers.catalog_creator_data).
         return Response({"creator_id": creator_id, "items": items})
+
+
+class IngestJSONParser(StrictJSONParser):
+    """A batch of up to ``INGEST_MAX_RECORDS`` records needs more than the API's 64 KiB."""
+
+    max_bytes_setting = "INGEST_MAX_BODY_BYTES"
+
+
+INGEST_JOB_EXAMPLE = {
+    "job": "https://feed.example.com/api/v1/ingest/jobs/0b5e5c1e-4a47-4d7e-9b1c-2f1f0e6a9d31/",
+    "id": "0b5e5c1e-4a47-4d7e-9b1c-2f1f0e6a9d31", "status": "queued",
+    "counts": {"received": 2, "valid": 1, "failed": 1, "created": 0, "updated": 0, "videos_embedded": 0,
+               "creators_embedded": 0},
+    "progress": {"store": {"done": 0, "total": 1}, "embed_videos": {"done": 0, "total": None},
+                 "embed_creators": {"done": 0, "total": None}},
+    "failures": [{"index": 1, "field": "authorMeta.id", "message": "missing authorMeta.'id'"}],
+    "error": "", "created_at": "2026-01-05T10:00:00Z", "updated_at": "2026-01-05T10:00:00Z",
+    "started_at": None, "finished_at": None,
+}
+
+
+class IngestVideosView(APIView):
+    api_scope = "ingest"
+    parser_classes = [IngestJSONParser]
+
+    @extend_schema(
+        summary="Send a batch of videos",
+        description="Videos in the TikTok Trending export's shape, with their creators in `authorMeta`, as "
+                    '`{"videos": [...]}` (or `{"collector": [...]}`), at most 1000 (`INGEST_MAX_RECORDS`) and '
+                    "8 MiB. Each record is checked now: those that fail are listed in `failures` by index and "
+                    "field, the others are stored (created, or updated by id) and embedded by a job. The answer "
+                    "is 202 with the job's state and its URL (also in `Location`): poll it until `status` is "
+                    "`done`. Sending the same batch again answers the same job (queued again if it had failed), "
+                    "and records already stored and embedded are neither created nor embedded again.",
+        request=IngestBatchSerializer,
+        responses={
+            202: IngestJobSerializer,
+            400: OpenApiResponse(ErrorSerializer, description="The body is not a batch (named in `field`).",
+                                 examples=[OpenApiExample("empty batch", value={
+                                     "error": "videos: This list may not be empty.", "field": "videos",
+                                     "code": "empty", "details": {"videos": ["This list may not be empty."]}})]),
+            413: OpenApiResponse(ErrorSerializer, description="The body is over 8 MiB (`INGEST_MAX_BODY_BYTES`)."),
+        },
+        examples=[
+            OpenApiExample("batch", request_only=True, value={"videos": [
+                {"id": "6907228749016714497", "text": "Confidence went up #fyp", "createTime": 1608214517,
+                 "authorMeta": {"id": "6825540583826768902", "name": "ninakleij", "nickName": "Nina"},
+                 "musicMeta": {"musicId": "6790057285814061057", "musicName": "Element", "musicAuthor": "Pop Smoke"},
+                 "hashtags": [{"name": "fyp"}], "videoMeta": {"duration": 15},
+                 "diggCount": 3710, "shareCount": 50, "playCount": 44800, "commentCount": 68},
+                {"id": "6907228749016714498", "text": "no author id", "authorMeta": {"name": "someone"}},
+            ]}),
+            OpenApiExample("accepted", response_only=True, status_codes=["202"], value=INGEST_JOB_EXAMPLE),
+        ],
+    )
+    def post(self, request):
+        body = IngestBatchSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        job, _ = ingestion.submit_batch(partner_of(request), body.validated_data["records"])
+        # Read again: where tasks run eagerly (no broker), the job has run by now.
+        job = selectors.ingest_job(str(job.pk), partner=partner_of(request))
+        data = IngestJobSerializer(job, context={"request": request}).data
+        return Response(data, status=status.HTTP_202_ACCEPTED, headers={"Location": data["job"]})
+
+
+class IngestJobView(APIView):
+    api_scope = "ingest"
+
+    @extend_schema(
+        summary="An ingestion job's state",
+        description="Status (`queued`, `running`, `done`, `failed`), each phase's progress, the counts and the "
+                    "failed records. Only the partner that sent the batch sees its job.",
+        responses={200: OpenApiResponse(IngestJobSerializer, examples=[OpenApiExample("done", value={
+                       **INGEST_JOB_EXAMPLE, "status": "done",
+                       "counts": {**INGEST_JOB_EXAMPLE["counts"], "created": 1, "videos_embedded": 1,
+                                  "creators_embedded": 1},
+                       "progress": {"store": {"done": 1, "total": 1}, "embed_videos": {"done": 1, "total": 1},
+                                    "embed_creators": {"done": 1, "total": 1}},
+                       "started_at": "2026-01-05T10:00:01Z", "finished_at": "2026-01-05T10:00:02Z"})]),
+                   404: OpenApiResponse(ErrorSerializer, description="No such job of yours.")},
+    )
+    def get(self, request, job_id):
+        job = selectors.ingest_job(job_id, partner=partner_of(request))
+        response = Response(IngestJobSerializer(job, context={"request": request}).data)
+        patch_cache_control(response, no_store=True)  # it changes while the job runs
+        return response

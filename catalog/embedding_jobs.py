@@ -9,6 +9,7 @@ Every function here is idempotent: running it twice stores the same thing.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 
 import numpy as np
 from django.db import connection, transaction
@@ -21,15 +22,17 @@ from .embedding import encode
 from .models import Creator, Hashtag, Topic, Video
 
 
-def refresh_video_documents(chunk_size: int = 1000) -> int:
-    """Recompute every video's document from its current caption, music and hashtags.
+def refresh_video_documents(chunk_size: int = 1000, ids: Iterable[int] | None = None) -> int:
+    """Recompute every video's document (or those of videos ``ids``) from its current caption,
+    music and hashtags.
 
     Returns how many documents changed. Cheap next to encoding, and it makes an edit made
     anywhere (admin, API, import) visible to the job without signals on every model.
     """
     changed = []
+    videos = Video.objects.all() if ids is None else Video.objects.filter(id__in=list(ids))
     videos = (
-        Video.objects.select_related("music")
+        videos.select_related("music")
         .prefetch_related(Prefetch("hashtags", queryset=Hashtag.objects.order_by("name")))
         .only("id", "caption", "document", "document_hash", "music__name", "music__author")
         .order_by("id")
@@ -48,9 +51,10 @@ def refresh_video_documents(chunk_size: int = 1000) -> int:
     return len(changed)
 
 
-def stale_video_ids(model_name: str, *, force: bool = False) -> list[int]:
-    """Ids of videos to embed, shortest document first (batches of similar length pad less)."""
-    videos = Video.objects.all()
+def stale_video_ids(model_name: str, *, force: bool = False, ids: Iterable[int] | None = None) -> list[int]:
+    """Ids of videos to embed (among ``ids`` when given), shortest document first (batches of
+    similar length pad less)."""
+    videos = Video.objects.all() if ids is None else Video.objects.filter(id__in=list(ids))
     if not force:
         from django.db.models import F, Q
 
@@ -87,12 +91,15 @@ def _recent_videos_by_creator(creator_ids=None) -> dict[int, list[tuple[int, str
     return recent
 
 
-def stale_creator_ids(model_name: str, *, force: bool = False) -> list[int]:
-    """Ids of creators whose bio, recent videos or model changed since their vector was made."""
-    recent = _recent_videos_by_creator()
+def stale_creator_ids(model_name: str, *, force: bool = False, ids: Iterable[int] | None = None) -> list[int]:
+    """Ids of creators (among ``ids`` when given) whose bio, recent videos or model changed since
+    their vector was made."""
+    ids = None if ids is None else list(ids)
+    recent = _recent_videos_by_creator(ids)
     stale = []
+    creators = Creator.objects.all() if ids is None else Creator.objects.filter(id__in=ids)
     # Shortest bio first, for the same reason as videos: batches of similar length pad less.
-    creators = Creator.objects.order_by(Length("bio"), "id").values_list(
+    creators = creators.order_by(Length("bio"), "id").values_list(
         "id", "bio", "embedding_model", "embedding_document_hash"
     )
     for creator_id, bio, stored_model, stored_hash in creators:

@@ -8,6 +8,7 @@ creates nothing.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -23,7 +24,12 @@ class ImportFileError(Exception):
 
 
 class RecordError(ValueError):
-    """One record cannot be imported; the message says why."""
+    """One record cannot be imported: the message says why, ``field`` where (a dotted path into
+    the record such as ``authorMeta.id`` or ``hashtags.2``; None when the record itself is wrong)."""
+
+    def __init__(self, message: str, field: str | None = None):
+        super().__init__(message)
+        self.field = field
 
 
 @dataclass(frozen=True)
@@ -103,29 +109,49 @@ def read_records(path: str | Path) -> tuple[list[tuple[str, object]], list[tuple
     return [(f"record {index}", record) for index, record in enumerate(data)], []
 
 
-def _text(record: dict, key: str) -> str:
+#: Column limits the parser checks, so a value too long or too large for its column is refused
+#: with its field named rather than by the database when the record is stored.
+ID_LENGTH = Video._meta.get_field("external_id").max_length  # creators', music's and hashtags' too
+HANDLE_LENGTH = Creator._meta.get_field("handle").max_length
+DISPLAY_NAME_LENGTH = Creator._meta.get_field("display_name").max_length
+MUSIC_TEXT_LENGTH = Music._meta.get_field("name").max_length
+HASHTAG_LENGTH = Hashtag._meta.get_field("name").max_length
+URL_LENGTH = Video._meta.get_field("web_url").max_length
+MAX_BIGINT = 2**63 - 1  # counts are bigint columns
+MAX_INTEGER = 2**31 - 1  # the duration is an integer column
+
+
+def _text(record: dict, key: str, prefix: str = "", max_length: int | None = None) -> str:
     value = record.get(key)
     if value is None:
         return ""
     if not isinstance(value, (str, int, float)):
-        raise RecordError(f"'{key}' should be text, got {type(value).__name__}")
-    return str(value)
+        raise RecordError(f"'{key}' should be text, got {type(value).__name__}", f"{prefix}{key}")
+    text = str(value)
+    if max_length is not None and len(text) > max_length:
+        raise RecordError(f"'{key}' should be at most {max_length} characters, got {len(text)}", f"{prefix}{key}")
+    return text
 
 
-def _count(record: dict, key: str) -> int:
+def _count(record: dict, key: str, prefix: str = "", maximum: int = MAX_BIGINT) -> int:
     value = record.get(key, 0)
     if value is None:
         return 0
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-        raise RecordError(f"'{key}' should be a non-negative number, got {value!r}")
+    # NaN and infinities are JSON to Python's parser, but no count.
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= maximum:
+        raise RecordError(f"'{key}' should be a non-negative number, got {value!r}", f"{prefix}{key}")
     return int(value)
 
 
-def _required_id(record: dict, key: str, where: str) -> str:
+def _required_id(record: dict, key: str, prefix: str = "", max_length: int = ID_LENGTH) -> str:
     value = record.get(key)
     if value is None or (isinstance(value, str) and not value.strip()) or isinstance(value, (dict, list, bool)):
-        raise RecordError(f"missing {where}'{key}'")
-    return str(value).strip()
+        raise RecordError(f"missing {prefix}'{key}'", f"{prefix}{key}")
+    text = str(value).strip()
+    if len(text) > max_length:
+        raise RecordError(f"{prefix}'{key}' should be at most {max_length} characters, got {len(text)}",
+                          f"{prefix}{key}")
+    return text
 
 
 def _section(record: dict, key: str, required: bool) -> dict:
@@ -133,12 +159,13 @@ def _section(record: dict, key: str, required: bool) -> dict:
     if value is None and not required:
         return {}
     if not isinstance(value, dict):
-        raise RecordError(f"'{key}' should be an object" if value is not None else f"missing '{key}'")
+        raise RecordError(f"'{key}' should be an object" if value is not None else f"missing '{key}'", key)
     return value
 
 
 def parse_record(record: object) -> TrendingVideo:
-    """Validate one raw record of the Kaggle format; raise ``RecordError`` saying what is wrong."""
+    """Validate one raw record of the Kaggle format; raise ``RecordError`` saying what is wrong
+    (its ``field`` says where: ``authorMeta.id``, ``createTime``, ``hashtags.2``...)."""
     if not isinstance(record, dict):
         raise RecordError(f"expected an object, got {type(record).__name__}")
     author = _section(record, "authorMeta", required=True)
@@ -153,29 +180,30 @@ def parse_record(record: object) -> TrendingVideo:
         try:
             created_at = datetime.fromtimestamp(int(created), tz=timezone.utc)
         except (TypeError, ValueError, OverflowError, OSError):
-            raise RecordError(f"'createTime' should be unix seconds, got {created!r}") from None
+            raise RecordError(f"'createTime' should be unix seconds, got {created!r}", "createTime") from None
 
     raw_tags = record.get("hashtags") or []
     if not isinstance(raw_tags, list):
-        raise RecordError("'hashtags' should be a list")
+        raise RecordError("'hashtags' should be a list", "hashtags")
     hashtags: dict[str, str] = {}
-    for tag in raw_tags:
+    for index, tag in enumerate(raw_tags):
         if not isinstance(tag, dict) or not str(tag.get("name") or "").strip():
-            raise RecordError(f"hashtag without a name: {tag!r}")
-        hashtags.setdefault(str(tag["name"]).strip().lower(), str(tag.get("id") or ""))
+            raise RecordError(f"hashtag without a name: {tag!r}", f"hashtags.{index}")
+        name = _text(tag, "name", f"hashtags.{index}.", HASHTAG_LENGTH).strip().lower()
+        hashtags.setdefault(name, _text(tag, "id", f"hashtags.{index}.", ID_LENGTH) if tag.get("id") else "")
 
     return TrendingVideo(
-        external_id=_required_id(record, "id", ""),
+        external_id=_required_id(record, "id"),
         caption=_text(record, "text"),
         created_at=created_at,
         creator_id=_required_id(author, "id", "authorMeta."),
-        creator_handle=_required_id(author, "name", "authorMeta."),
-        creator_name=_text(author, "nickName"),
-        creator_bio=_text(author, "signature"),
+        creator_handle=_required_id(author, "name", "authorMeta.", HANDLE_LENGTH),
+        creator_name=_text(author, "nickName", "authorMeta.", DISPLAY_NAME_LENGTH),
+        creator_bio=_text(author, "signature", "authorMeta."),
         creator_verified=bool(author.get("verified", False)),
-        creator_avatar=_text(author, "avatar"),
+        creator_avatar=_text(author, "avatar", "authorMeta.", URL_LENGTH),
         creator_stats={
-            name: _count(author, key)
+            name: _count(author, key, "authorMeta.")
             for name, key in [
                 ("follower_count", "fans"),
                 ("following_count", "following"),
@@ -184,19 +212,19 @@ def parse_record(record: object) -> TrendingVideo:
             ]
             if key in author
         },
-        music_id=_text(music, "musicId"),
-        music_name=_text(music, "musicName"),
-        music_author=_text(music, "musicAuthor"),
+        music_id=_text(music, "musicId", "musicMeta.", ID_LENGTH),
+        music_name=_text(music, "musicName", "musicMeta.", MUSIC_TEXT_LENGTH),
+        music_author=_text(music, "musicAuthor", "musicMeta.", MUSIC_TEXT_LENGTH),
         music_original=bool(music.get("musicOriginal", False)),
         hashtags=tuple(hashtags.items()),
-        duration_s=_count(meta, "duration"),
+        duration_s=_count(meta, "duration", "videoMeta.", MAX_INTEGER),
         play_count=_count(record, "playCount"),
         like_count=_count(record, "diggCount"),
         share_count=_count(record, "shareCount"),
         comment_count=_count(record, "commentCount"),
-        web_url=_text(record, "webVideoUrl"),
-        media_url=_text(record, "videoUrl"),
-        cover_url=_text(covers, "default"),
+        web_url=_text(record, "webVideoUrl", "", URL_LENGTH),
+        media_url=_text(record, "videoUrl", "", URL_LENGTH),
+        cover_url=_text(covers, "default", "covers.", URL_LENGTH),
     )
 
 
@@ -207,8 +235,12 @@ VIDEO_FIELDS = [
 
 
 def _music_key(item: TrendingVideo) -> str:
-    """Music without an id (rare) is keyed by its name and author."""
-    return item.music_id or f"name:{item.music_name}:{item.music_author}"
+    """Music without an id (rare) is keyed by its name and author (by their digest when that key
+    would not fit the column)."""
+    key = item.music_id or f"name:{item.music_name}:{item.music_author}"
+    if len(key) <= ID_LENGTH:
+        return key
+    return "name-sha256:" + hashlib.sha256(key.encode("utf-8")).hexdigest()[: ID_LENGTH - len("name-sha256:")]
 
 
 def _save_chunk(items: list[TrendingVideo]) -> int:

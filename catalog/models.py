@@ -1,10 +1,13 @@
-"""The catalog: creators, their videos, music, hashtags, comments, and their embeddings.
+"""The catalog: creators, their videos, music, hashtags, comments, their embeddings, and the
+partners' ingestion jobs (``IngestJob``).
 
 Every video and creator carries one vector (``embedding``) together with the name of the model
 and the hash of the document it was computed from, so the embedding job can tell exactly which
 rows are stale: a row needs embedding when it has no vector, or when its current document hash
 or the configured model differ from the ones recorded with its vector.
 """
+import uuid
+
 from django.conf import settings
 from django.db import models
 from pgvector.django import HnswIndex, VectorField
@@ -150,3 +153,47 @@ class Comment(models.Model):
 
     def __str__(self):
         return f"@{self.author_handle}: {self.text[:40]}"
+
+
+class IngestJob(models.Model):
+    """One batch of videos a partner sent to ``POST /api/v1/ingest/videos/``, and its processing.
+
+    The records that passed validation wait in ``records`` (``[{"index", "record"}]``, the index
+    in the batch as sent) for the job (``catalog.ingestion.run_job``); those that did not are in
+    ``failures`` from the start. A partner's batch is one job: ``content_hash`` (of its records'
+    canonical JSON) is unique per partner, so sending the same batch again finds this job.
+    """
+
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        RUNNING = "running"
+        DONE = "done"
+        FAILED = "failed"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    partner = models.CharField(max_length=50, help_text="The name of the API key that sent the batch (at most 50, as there).")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    content_hash = models.CharField(max_length=64, help_text="sha256 of the records' canonical JSON.")
+    received = models.PositiveIntegerField(default=0, help_text="Records in the batch.")
+    valid = models.PositiveIntegerField(default=0, help_text="Records that passed validation.")
+    created = models.PositiveIntegerField(default=0, help_text="Videos stored that were new.")
+    updated = models.PositiveIntegerField(default=0, help_text="Videos stored that existed already.")
+    videos_embedded = models.PositiveIntegerField(default=0)
+    creators_embedded = models.PositiveIntegerField(default=0)
+    failures = models.JSONField(default=list, blank=True, help_text='[{"index", "field", "message"}]')
+    records = models.JSONField(default=list, blank=True, editable=False)
+    progress = models.JSONField(default=dict, blank=True, help_text='{phase: {"done", "total"}}')
+    error = models.CharField(max_length=500, blank=True, help_text="Why the job itself failed.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["partner", "content_hash"], name="ingest_job_one_per_batch"),
+        ]
+
+    def __str__(self):
+        return f"ingest {self.id} by {self.partner}: {self.status}"

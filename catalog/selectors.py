@@ -1,4 +1,4 @@
-"""Read queries over the catalog's vectors.
+"""Read queries over the catalog's vectors (and partners' ingestion jobs, at the end).
 
 ``VideoCatalog`` is the PostgreSQL implementation of ``algorithms.ranking.Catalog``: the batch
 builders ask it for nearest neighbours, random unseen videos and topic members, and it answers
@@ -7,6 +7,7 @@ through the HNSW index where it can and exact search where it must.
 from __future__ import annotations
 
 import math
+import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -16,7 +17,7 @@ from pgvector import Vector
 
 from tokfeed.rows import field_names, from_row, select_list
 
-from .models import Creator, Hashtag, Music, Topic, Video
+from .models import Creator, Hashtag, IngestJob, Music, Topic, Video
 
 #: pgvector's ceiling for hnsw.ef_search: an index scan never yields more candidates than this.
 MAX_EF_SEARCH = 1000
@@ -537,3 +538,18 @@ def similar_creators(creator_id: int, limit: int) -> list[tuple[float, ShownCrea
     creator)]``, most similar first."""
     return [(similarity, ShownCreator._make(row))
             for similarity, row in _similar(Creator, _SIMILAR_CREATORS, creator_id, limit)]
+
+
+# --- Partner ingestion jobs (catalog/ingestion.py writes them) -----------------------------------
+
+def ingest_job(job_id: str, *, partner: str) -> IngestJob:
+    """Job ``job_id`` of ``partner``; ``NotFound`` for a malformed id, no such job, or another
+    partner's (who cannot tell a job of someone else's from one that does not exist)."""
+    try:
+        pk = uuid.UUID(job_id)
+    except ValueError:
+        raise NotFound(f"there is no ingestion job {job_id!r}") from None
+    job = IngestJob.objects.defer("records").filter(pk=pk, partner=partner).first()
+    if job is None:
+        raise NotFound(f"there is no ingestion job {pk} of yours")
+    return job

@@ -24,10 +24,13 @@ class PayloadTooLarge(exceptions.APIException):
 
 
 class StrictJSONParser(JSONParser):
-    """JSON bodies up to ``API_MAX_BODY_BYTES``, nested at most ``strict_json.MAX_DEPTH`` deep."""
+    """JSON bodies up to ``API_MAX_BODY_BYTES`` (or the setting ``max_bytes_setting`` names, for
+    an endpoint that takes larger bodies), nested at most ``strict_json.MAX_DEPTH`` deep."""
+
+    max_bytes_setting = "API_MAX_BODY_BYTES"
 
     def parse(self, stream, media_type=None, parser_context=None):
-        limit = settings.API_MAX_BODY_BYTES
+        limit = getattr(settings, self.max_bytes_setting)
         raw = stream.read(limit + 1) if stream is not None else b""
         try:
             return strict_json.loads(raw, max_bytes=limit)

@@ -262,6 +262,10 @@ REST_FRAMEWORK = {
 }
 #: Largest request body the API reads (413 past it).
 API_MAX_BODY_BYTES = 64 * 1024
+#: Partner ingestion (``POST /api/v1/ingest/videos/``): most records in one batch, and the
+#: largest body, which must hold that many (a trending record is 3 KiB on average, 6 at most).
+INGEST_MAX_RECORDS = env_int("INGEST_MAX_RECORDS", 1000)
+INGEST_MAX_BODY_BYTES = env_int("INGEST_MAX_BODY_BYTES", 8 * 1024 * 1024)
 SPECTACULAR_SETTINGS = {
     "TITLE": "tokfeed API",
     "VERSION": "1.0.0",

@@ -31,6 +31,8 @@ urlpatterns = [
     path("api/v1/sessions/<str:session_id>/batch/", feed_api.SessionBatchView.as_view(), name="session-batch"),
     path("api/v1/sessions/<str:session_id>/signals/", feed_api.SessionSignalsView.as_view(), name="session-signals"),
     path("api/v1/recommendations/", algorithms_api.RecommendationsView.as_view(), name="recommendations"),
+    path("api/v1/ingest/videos/", catalog_api.IngestVideosView.as_view(), name="ingest-videos"),
+    path("api/v1/ingest/jobs/<str:job_id>/", catalog_api.IngestJobView.as_view(), name="ingest-job"),
     path("api/v1/", include(router.urls)),
     path("", include("feed.urls")),
 ]
