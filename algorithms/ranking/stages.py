@@ -216,13 +216,15 @@ def recall_topics(context: BatchContext, k: int) -> list[Candidate]:
 
 # --- score, diversify, cap -------------------------------------------------------------------
 
-def _evidence_scores(context: BatchContext, pool: Sequence[Candidate], explore_bonus: float) -> EvidenceScores:
-    """The evidence on ``pool``; this batch's earlier picks (another stage's) count as shown."""
+def _evidence_scores(context: BatchContext, pool: Sequence[Candidate], explore_bonus: float, *,
+                     with_tags: bool = True) -> EvidenceScores:
+    """The evidence on ``pool``; this batch's earlier picks (another stage's) count as shown.
+    Shared hashtags count (``tag_weight``) unless ``with_tags`` is false."""
     params = context.params
     evidence = Evidence.from_signals(context.signals, params.score_last_n, params.decay)
     ids = [c.id for c in pool]
     tags = None
-    if params.tag_weight > 0 and len(evidence):
+    if with_tags and params.tag_weight > 0 and len(evidence):
         known = [video for video in evidence.videos if video is not None]
         vectors = context.catalog.tag_vectors(ids + known)
         by_video = dict(zip(known, vectors[len(ids):]))
@@ -317,7 +319,9 @@ def explore(context: BatchContext, k: int) -> list[Candidate]:
     pool = [c for c in recall_random(context, k * EXPLORE_SAMPLE_PER_SLOT) if c.id not in context.excluded()]
     if not pool:
         return []
-    scores = _evidence_scores(context, pool, explore_bonus=0.0)
+    # Coverage by vectors alone: a tag spans a whole region, and a taste inside it (one
+    # creator's videos among its topic's) must stay findable after the rest was skipped.
+    scores = _evidence_scores(context, pool, explore_bonus=0.0, with_tags=False)
     creators = context.catalog.creators([c.id for c in pool])
     available = np.ones(len(pool), dtype=bool)
     chosen: list[Candidate] = []

@@ -39,8 +39,9 @@ def test_a_viewer_who_skips_everything_of_one_kind_stops_being_served_it(catalog
     assert sum(later) <= 1, served_per_batch  # 25 cards; chance alone would serve about 3 or 4
 
 
-def test_the_signals_ranking_reads_carry_their_videos_creator(catalog_db):
-    # creator_trust counts a creator's long watches: the history must say whose videos they were.
+def test_the_signals_ranking_reads_carry_their_video_and_its_creator(catalog_db):
+    # creator_trust counts a creator's long watches, and tag evidence reads the videos' hashtags:
+    # the history must say which videos they were and whose.
     session = services.start_session(algorithm="evidence", session_id=uuid.UUID(int=20261203))
     batch = services.next_batch(session.id)
     for n, item in enumerate(batch.items[:3]):
@@ -51,4 +52,5 @@ def test_the_signals_ranking_reads_carry_their_videos_creator(catalog_db):
     stored = FeedSession.objects.select_related("algorithm").get(pk=session.id)
     signals, _, _ = services._history(stored, load_blueprint(stored.algorithm), 10)
     assert [s.creator for s in signals] == [item.video.creator_id for item in batch.items[:3]]
+    assert [s.video for s in signals] == [item.video.pk for item in batch.items[:3]]
     assert [s.polarity for s in signals] == [1, -1, 1]

@@ -99,3 +99,20 @@ def test_tag_weight_is_validated_and_off_by_default():
 
     assert param_errors({"tag_weight": -1}) == ["param tag_weight=-1 must be a number >= 0"]
     assert BatchParams().tag_weight == 0.0
+
+
+def test_exploration_still_finds_a_taste_inside_a_tag_the_viewer_skipped():
+    # Clusters 0 and 1 are both #fit (one creator's videos inside a topic, say); the viewer skipped
+    # five of cluster 0 and was shown clusters 2 and 3. Cluster 1 is the region not yet tried:
+    # a shared tag must not count it as covered.
+    vectors = np.vstack([cluster(e(c), 10, 0.05, c) for c in range(4)])
+    ids = [100 * c + i for c in range(4) for i in range(10)]
+    tags = [{"fit"} if c < 2 else {f"other{c}"} for c in range(4) for i in range(10)]
+    catalog = InMemoryCatalog(ids, vectors, creators=ids, tags=tags)
+    shown = [0, 1, 2, 3, 4, 200, 201, 202, 300, 301, 302]
+    signals = [watched(catalog, item, 10.0, -1) if item < 100 else watched(catalog, item, 4.0) for item in shown]
+    params = BatchParams(score_last_n=20, kernel_width=0.1, explore_regions=True, tag_weight=1.0)
+    for seed in range(5):
+        context = BatchContext(params, catalog, signals, 3, frozenset(shown), np.random.default_rng(seed))
+        picked = run("explore", context, 3)
+        assert [c.id // 100 for c in picked] == [1, 1, 1], picked
