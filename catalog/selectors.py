@@ -175,6 +175,7 @@ class VideoCatalog:
         self.vectors_with_search = vectors_with_search
         self._found_vectors: dict[int, bytes] = {}
         self._creators: dict[int, int | None] = {}
+        self._size: int | None = None  # the catalog's size, for tag rarity (read once)
 
     def search(self, query, k: int, exclude: frozenset[int] = frozenset(), min_similarity: float = -1.0):
         """Nearest unseen videos to ``query``: ``[(id, cosine)]``, nearest first (see ``search_many``)."""
@@ -359,12 +360,14 @@ class VideoCatalog:
     # table was never analysed.
 
     def _catalog_size(self, cursor) -> int:
-        cursor.execute(f"SELECT reltuples::bigint FROM pg_class WHERE oid = '{_TABLE}'::regclass")
-        estimate = cursor.fetchone()[0]
-        if estimate is None or estimate <= 0:
-            cursor.execute(f"SELECT count(*) FROM {_TABLE}")
+        if self._size is None:
+            cursor.execute(f"SELECT reltuples::bigint FROM pg_class WHERE oid = '{_TABLE}'::regclass")
             estimate = cursor.fetchone()[0]
-        return int(estimate)
+            if estimate is None or estimate <= 0:
+                cursor.execute(f"SELECT count(*) FROM {_TABLE}")
+                estimate = cursor.fetchone()[0]
+            self._size = int(estimate)
+        return self._size
 
     def tag_vectors(self, ids: Sequence[int]) -> list[dict[int, float]]:
         """Each video's hashtags, weighted by rarity (see ``algorithms.ranking.Catalog``)."""

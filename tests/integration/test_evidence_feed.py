@@ -21,6 +21,18 @@ def test_evidence_is_the_default_and_seed_default_is_kept(catalog_db):
     assert all(s.batch_params.score_last_n > 0 and s.batch_params.creator_cap > 0 for s in evidence.states)
 
 
+def test_the_migrations_ship_evidence_as_its_blueprint_file(db):
+    # The library's file is what a fresh database gets (0005, then the tuning of 0007 and 0009).
+    import json
+
+    from algorithms.blueprints import LIBRARY_DIR
+
+    shipped = {node["name"]: node["params"] for node in
+               json.loads((LIBRARY_DIR / "evidence_default.json").read_text())["nodes"]}
+    migrated = {state.name: state.params for state in Algorithm.objects.get(slug="evidence").states.all()}
+    assert migrated == shipped and shipped["focus"]["tag_weight"] > 0
+
+
 def test_a_viewer_who_skips_everything_of_one_kind_stops_being_served_it(catalog_db):
     fitness = set(Video.objects.filter(hashtags__name__in=FITNESS_TAGS).values_list("id", flat=True))
     assert 0.1 < len(fitness) / Video.objects.count() < 0.2  # about one video in seven
