@@ -44,7 +44,8 @@ class WeightedSignal:
     the signal type. ``age`` is extra staleness on top of the signal's rank
     among the recent ones (e.g. signals carried over from an earlier session);
     it only matters when a decay is applied. ``creator`` is the item's creator
-    when known (the per-creator cap yields to a viewer who keeps watching one).
+    when known (the per-creator cap yields to a viewer who keeps watching one);
+    ``video`` is the item itself when known (evidence by shared hashtags).
     """
 
     vector: np.ndarray
@@ -52,6 +53,7 @@ class WeightedSignal:
     polarity: int
     age: int = 0
     creator: int | None = None
+    video: int | None = None
 
 
 def _recent(signals: Sequence[WeightedSignal], last_n: int) -> list[WeightedSignal]:

@@ -15,6 +15,7 @@ import numpy as np
 from django.db import connection, transaction
 from pgvector import Vector
 
+from algorithms.ranking.catalog import MAX_TAG_SHARE, tag_idf, unit_tag_vector
 from tokfeed.rows import field_names, from_row, select_list
 
 from .models import Creator, Hashtag, IngestJob, Music, Topic, Video
@@ -23,6 +24,7 @@ from .models import Creator, Hashtag, IngestJob, Music, Topic, Video
 MAX_EF_SEARCH = 1000
 
 _TABLE = Video._meta.db_table
+_TAGGED = Video.hashtags.through._meta.db_table
 
 
 @dataclass(frozen=True)
@@ -200,6 +202,7 @@ class VideoCatalog:
         self.vectors_with_search = vectors_with_search
         self._found_vectors: dict[int, bytes] = {}
         self._creators: dict[int, int | None] = {}
+        self._size: int | None = None  # the catalog's size, for tag rarity (read once)
 
     def search(self, query, k: int, exclude: frozenset[int] = frozenset(), min_similarity: float = -1.0):
         """Nearest unseen videos to ``query``: ``[(id, cosine)]``, nearest first (see ``search_many``)."""
@@ -364,6 +367,73 @@ class VideoCatalog:
                 for pk, vector, creator in cursor.fetchall():
                     self._found_vectors[pk] = vector
                     self._creators[pk] = creator
+
+    # Hashtags as evidence (``tag_weight``): two statements, written out for the reason the
+    # searches are (every batch of a state that weighs tags runs them). A tag's rarity needs the
+    # catalog's size: the planner's row estimate, which costs nothing, or a count where the
+    # table was never analysed.
+
+    def _catalog_size(self, cursor) -> int:
+        if self._size is None:
+            cursor.execute(f"SELECT reltuples::bigint FROM pg_class WHERE oid = '{_TABLE}'::regclass")
+            estimate = cursor.fetchone()[0]
+            if estimate is None or estimate <= 0:
+                cursor.execute(f"SELECT count(*) FROM {_TABLE}")
+                estimate = cursor.fetchone()[0]
+            self._size = int(estimate)
+        return self._size
+
+    def tag_vectors(self, ids: Sequence[int]) -> list[dict[int, float]]:
+        """Each video's hashtags, weighted by rarity (see ``algorithms.ranking.Catalog``)."""
+        if not len(ids):
+            return []
+        with connection.cursor() as cursor:
+            size = self._catalog_size(cursor)
+            cursor.execute(
+                f"""WITH mine AS (SELECT video_id, hashtag_id FROM {_TAGGED} WHERE video_id = ANY(%s))
+                    SELECT m.video_id, m.hashtag_id, d.n
+                      FROM mine m
+                      JOIN (SELECT hashtag_id, count(*) AS n FROM {_TAGGED}
+                             WHERE hashtag_id IN (SELECT hashtag_id FROM mine) GROUP BY hashtag_id) d
+                        ON d.hashtag_id = m.hashtag_id""",
+                [list(set(ids))],
+            )
+            rows = cursor.fetchall()
+        weights: dict[int, dict[int, float]] = {}
+        for video, tag, n in rows:
+            weights.setdefault(video, {})[tag] = tag_idf(n, size)
+        vectors = {video: unit_tag_vector(w) for video, w in weights.items()}
+        return [vectors.get(pk, {}) for pk in ids]
+
+    def shared_tags(self, weights: dict[int, float], k: int, exclude: frozenset[int]) -> list[tuple[int, float]]:
+        """Unseen embedded videos tagged like ``weights``' videos (see ``algorithms.ranking.Catalog``)."""
+        if k <= 0 or not weights:
+            return []
+        with connection.cursor() as cursor:
+            size = self._catalog_size(cursor)
+            cursor.execute(
+                f"""WITH mine AS (SELECT t.hashtag_id, sum(w.weight) AS weight
+                                    FROM {_TAGGED} t
+                                    JOIN unnest(%s::bigint[], %s::float8[]) AS w(video_id, weight)
+                                      ON w.video_id = t.video_id
+                                   GROUP BY t.hashtag_id),
+                         rarity AS (SELECT t.hashtag_id, ln(%s::float8 / count(*)) AS idf
+                                      FROM {_TAGGED} t WHERE t.hashtag_id IN (SELECT hashtag_id FROM mine)
+                                     GROUP BY t.hashtag_id
+                                    HAVING count(*) BETWEEN 2 AND %s)
+                    SELECT t.video_id, sum(m.weight * r.idf) AS score
+                      FROM {_TAGGED} t
+                      JOIN mine m ON m.hashtag_id = t.hashtag_id
+                      JOIN rarity r ON r.hashtag_id = t.hashtag_id
+                      JOIN {_TABLE} v ON v.id = t.video_id AND v.embedding IS NOT NULL
+                     WHERE NOT (t.video_id = ANY(%s)) AND r.idf > 0
+                     GROUP BY t.video_id
+                     ORDER BY score DESC, t.video_id
+                     LIMIT %s""",
+                [list(weights), list(weights.values()), max(size, 1), max(2, int(MAX_TAG_SHARE * size)),
+                 list(set(exclude) | set(weights)), k],
+            )
+            return [(pk, float(score)) for pk, score in cursor.fetchall()]
 
     def topic_members(self, topic: int, k: int, exclude: Iterable[int], rng: np.random.Generator) -> list[int]:
         exclude = set(exclude)

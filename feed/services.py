@@ -268,7 +268,7 @@ def _history(session: FeedSession, blueprint: machine.Blueprint, last_n: int,
              reconsider: frozenset[int] = frozenset()) -> tuple[list[WeightedSignal], frozenset[int], list[int]]:
     """What the session has done, in one statement: its last ``last_n`` signals that carry a
     vector (positive or negative), oldest first, weighted by the algorithm as it is now and with
-    their video's creator (the per-creator cap's ``creator_trust``), the
+    their video and its creator (evidence by hashtags; the per-creator cap's ``creator_trust``), the
     videos served in its current cycle (history exclusion; a card withdrawn before anyone saw it
     goes back to the pool once the viewer has viewed a card past its place: until then the
     client may still be showing it, having refused the replacement), and the creators of the last
@@ -278,7 +278,7 @@ def _history(session: FeedSession, blueprint: machine.Blueprint, last_n: int,
     with connection.cursor() as cursor:
         cursor.execute(
             f"""WITH recent AS (
-                    SELECT s.id, s.type, vector_send(v.embedding) AS vector, v.creator_id
+                    SELECT s.id, s.type, vector_send(v.embedding) AS vector, v.creator_id, s.video_id
                       FROM {Signal._meta.db_table} s JOIN {Video._meta.db_table} v ON v.id = s.video_id
                      WHERE s.session_id = %s AND s.type = ANY(%s) AND v.embedding IS NOT NULL
                      ORDER BY s.id DESC LIMIT %s
@@ -286,6 +286,7 @@ def _history(session: FeedSession, blueprint: machine.Blueprint, last_n: int,
                 SELECT (SELECT array_agg(type ORDER BY id) FROM recent),
                        (SELECT array_agg(vector ORDER BY id) FROM recent),
                        (SELECT array_agg(creator_id ORDER BY id) FROM recent),
+                       (SELECT array_agg(video_id ORDER BY id) FROM recent),
                        ARRAY(SELECT i.video_id FROM {Impression._meta.db_table} i
                               WHERE i.session_id = %s AND i.cycle = %s
                                 AND (NOT i.withdrawn
@@ -304,10 +305,11 @@ def _history(session: FeedSession, blueprint: machine.Blueprint, last_n: int,
             [session.pk, list(specs), last_n, session.pk, session.cycle, session.pk, session.pk,
              list(reconsider), session.algorithm.batch_size],
         )
-        kinds, vectors, signal_creators, seen, recent_creators = cursor.fetchone()
+        kinds, vectors, signal_creators, signal_videos, seen, recent_creators = cursor.fetchone()
     signals = [
-        WeightedSignal(vector_from_bytes(vector), specs[kind].weight, specs[kind].polarity, creator=creator)
-        for kind, vector, creator in zip(kinds or (), vectors or (), signal_creators or ())
+        WeightedSignal(vector_from_bytes(vector), specs[kind].weight, specs[kind].polarity, creator=creator,
+                       video=video)
+        for kind, vector, creator, video in zip(kinds or (), vectors or (), signal_creators or (), signal_videos or ())
     ]
     return signals, frozenset(seen), list(recent_creators)
 

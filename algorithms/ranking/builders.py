@@ -42,6 +42,8 @@ def _around(context: BatchContext, queries: list[np.ndarray], k: int, source: st
     if k <= 0:
         return []
     recalled = run("recall_ann", context, queries, k, source) if queries else []
+    if params.score_last_n > 0 and params.tag_weight > 0:
+        recalled += run("recall_tags", context, k)
     if params.score_last_n > 0:
         if not recalled:
             return run("explore", context, k)  # no interest yet: every slot explores

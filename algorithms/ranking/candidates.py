@@ -11,6 +11,7 @@ SOURCE_TOPIC = "topic"
 SOURCE_ANN = "ann"
 SOURCE_BIAS = "bias"
 SOURCE_EXPLORE = "explore"
+SOURCE_TAGS = "tags"  # shares rare hashtags with what the viewer watched
 
 
 @dataclass(frozen=True)

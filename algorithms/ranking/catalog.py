@@ -6,12 +6,49 @@ offline experiments.
 """
 from __future__ import annotations
 
+import math
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from typing import Protocol, runtime_checkable
 
 import numpy as np
 
 from ..vectors import kmeans, normalize, normalize_rows
+
+#: Hashtags on more than this share of the catalog ("fyp", "viral") say who a video was posted
+#: for, not what it is about: tag recall does not follow them (their rarity weight is low too).
+MAX_TAG_SHARE = 0.2
+
+
+def tag_idf(videos_with_tag: int, catalog_size: int) -> float:
+    """A hashtag's rarity weight: ``ln(catalog size / videos with the tag)``, 0 for a tag on one
+    video only (it makes no two videos alike)."""
+    if videos_with_tag <= 1 or catalog_size <= 0:
+        return 0.0
+    return max(0.0, math.log(catalog_size / videos_with_tag))
+
+
+def unit_tag_vector(weights: dict[int, float]) -> dict[int, float]:
+    """``weights`` without zero entries, scaled to unit length."""
+    kept = {tag: w for tag, w in weights.items() if w > 0}
+    norm = math.sqrt(sum(w * w for w in kept.values()))
+    return {tag: w / norm for tag, w in kept.items()} if norm else {}
+
+
+def tag_cosine(a: Sequence[dict[int, float]], b: Sequence[dict[int, float]]) -> np.ndarray:
+    """The cosine of each tag vector of ``a`` with each of ``b`` (unit-length sparse vectors)."""
+    columns = {tag: i for i, tag in enumerate({tag for v in (*a, *b) for tag in v})}
+    if not columns or not len(a) or not len(b):
+        return np.zeros((len(a), len(b)))
+
+    def dense(vectors):
+        m = np.zeros((len(vectors), len(columns)))
+        for row, v in enumerate(vectors):
+            for tag, w in v.items():
+                m[row, columns[tag]] = w
+        return m
+
+    return dense(a) @ dense(b).T
 
 @runtime_checkable
 class Catalog(Protocol):
@@ -48,6 +85,17 @@ class Catalog(Protocol):
     def creators(self, ids: Sequence[int]) -> list[int | None]:
         """The creator of each of ``ids``, in the order given (None when unknown)."""
 
+    def tag_vectors(self, ids: Sequence[int]) -> list[dict[int, float]]:
+        """Each of ``ids``' hashtags as a unit-length sparse vector ``{tag id: weight}``, in the
+        order given: a tag weighs its rarity (``tag_idf``), and a tag no other video has is
+        left out (it cannot make two videos alike); ``{}`` when none is left."""
+
+    def shared_tags(self, weights: dict[int, float], k: int, exclude: frozenset[int]) -> list[tuple[int, float]]:
+        """Up to ``k`` ``(id, score)`` pairs of videos not in ``exclude`` that share a hashtag
+        with the videos in ``weights`` (``{video id: weight}``), best first: a video scores the
+        sum over shared tags of the sharing video's weight times the tag's rarity (``tag_idf``).
+        Tags on more than ``MAX_TAG_SHARE`` of the catalog are not followed."""
+
 
 class InMemoryCatalog:
     """An exact, numpy-backed ``Catalog``.
@@ -55,11 +103,12 @@ class InMemoryCatalog:
     ``ids`` are unique ints, ``vectors`` one row per id (normalised here).
     ``popularity`` (e.g. plays) drives popularity-weighted random picks.
     ``topic_labels`` give each item's topic; centroids are the normalised
-    member means unless given. ``creators`` give each item's creator. Search is brute force, so results are the
+    member means unless given. ``creators`` give each item's creator, ``tags`` its hashtags (any hashable names). Search is brute force, so results are the
     ground truth approximate indexes are measured against.
     """
 
-    def __init__(self, ids, vectors, popularity=None, topic_labels=None, topic_centroids=None, creators=None):
+    def __init__(self, ids, vectors, popularity=None, topic_labels=None, topic_centroids=None, creators=None,
+                 tags=None):
         self._ids = np.asarray(ids, dtype=np.int64)
         self._vectors = normalize_rows(vectors)
         if self._ids.ndim != 1 or len(self._ids) != len(self._vectors):
@@ -70,6 +119,14 @@ class InMemoryCatalog:
         self._creators = None if creators is None else [None if c is None else int(c) for c in creators]
         if self._creators is not None and len(self._creators) != len(self._ids):
             raise ValueError("creators must have one creator per item")
+
+        self._tags: list[frozenset] = [frozenset()] * len(self._ids) if tags is None else [frozenset(t) for t in tags]
+        if len(self._tags) != len(self._ids):
+            raise ValueError("tags must have one set of tags per item")
+        self._tagged: dict[object, list[int]] = defaultdict(list)  # tag -> rows
+        for row, item_tags in enumerate(self._tags):
+            for tag in item_tags:
+                self._tagged[tag].append(row)
 
         self._popularity = None
         if popularity is not None:
@@ -153,3 +210,27 @@ class InMemoryCatalog:
         if self._creators is None:
             return [None] * len(ids)
         return [self._creators[self._row[int(item)]] for item in ids]
+
+    def _idf(self, tag) -> float:
+        return tag_idf(len(self._tagged.get(tag, ())), len(self._ids))
+
+    def tag_vectors(self, ids):
+        return [unit_tag_vector({tag: self._idf(tag) for tag in self._tags[self._row[int(item)]]}) for item in ids]
+
+    def shared_tags(self, weights, k, exclude):
+        if k <= 0:
+            return []
+        largest = MAX_TAG_SHARE * len(self._ids)
+        scores: Counter = Counter()
+        for item, weight in weights.items():
+            for tag in self._tags[self._row[int(item)]]:
+                rows = self._tagged[tag]
+                if len(rows) > largest:
+                    continue
+                idf = self._idf(tag)
+                for row in rows:
+                    scores[int(self._ids[row])] += weight * idf
+        ranked = sorted(((item, score) for item, score in scores.items()
+                         if item not in exclude and item not in weights and score > 0),
+                        key=lambda pair: (-pair[1], pair[0]))
+        return [(item, float(score)) for item, score in ranked[:k]]

@@ -9,6 +9,10 @@ even when it is also near something watched. Its score is
     bonus  = explore_bonus / sqrt(1 + density)
     score  = liked + bonus
 
+With ``tag_weight``, two videos that share rare hashtags are also alike: the kernel adds
+``tag_weight * tag cosine`` (``catalog.tag_cosine``), so a taste the vectors scatter (videos
+that are funny for different reasons) is still found from what its videos are tagged.
+
 ``liked`` is the kernel estimate of the chance the viewer likes it (shrunk toward the prior where
 there is little evidence); ``density`` (the unweighted kernel sum) says how much the viewer has
 been shown near it, so the bonus favours regions not yet tried: exploration that covers the
@@ -24,6 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..vectors import WeightedSignal, normalize
+from .catalog import tag_cosine
 
 #: Before any evidence, a video is liked with this probability (a feed's typical hit rate)...
 PRIOR_LIKE = 0.1
@@ -41,6 +46,8 @@ class Evidence:
     vectors: np.ndarray
     positive: np.ndarray
     negative: np.ndarray
+    #: The signals' videos (None where unknown), one per row.
+    videos: tuple[int | None, ...] = ()
 
     @classmethod
     def from_signals(cls, signals: Sequence[WeightedSignal], last_n: int, decay: float = 0.0) -> "Evidence":
@@ -55,6 +62,7 @@ class Evidence:
             np.stack([normalize(s.vector) for s in recent]),
             np.where(polarity > 0, weights, 0.0),
             np.where(polarity < 0, weights, 0.0),
+            tuple(s.video for s in recent),
         )
 
     @classmethod
@@ -78,13 +86,20 @@ class EvidenceScores:
     ``liked``, ``bonus`` and ``score`` follow the module's formula; ``pick`` adds a chosen
     candidate as pretend evidence (``PICKED_WEIGHT`` split by its ``liked``), which lowers the
     bonus around it and keeps its near-duplicates from following it into the same batch.
+    ``tags`` (with ``tag_weight`` > 0) are the candidates' and the evidence's tag vectors:
+    ``(candidates' [{tag: weight}], evidence's [{tag: weight}])``.
     """
 
-    def __init__(self, vectors: np.ndarray, evidence: Evidence, width: float, explore_bonus: float):
+    def __init__(self, vectors: np.ndarray, evidence: Evidence, width: float, explore_bonus: float,
+                 tag_weight: float = 0.0, tags: tuple[Sequence[dict], Sequence[dict]] | None = None):
         self.vectors = np.asarray(vectors, dtype=np.float32)
         self.width = width
         self.explore_bonus = explore_bonus
+        self.tag_weight = tag_weight if tags is not None else 0.0
+        self.tags = tags[0] if tags is not None else ()
         k = kernel(self.vectors, evidence.vectors, width)
+        if self.tag_weight and len(evidence):
+            k = k + self.tag_weight * tag_cosine(self.tags, tags[1])
         self.positive = k @ evidence.positive if len(evidence) else np.zeros(len(self.vectors))
         self.negative = k @ evidence.negative if len(evidence) else np.zeros(len(self.vectors))
         self.density = k.sum(axis=1) if len(evidence) else np.zeros(len(self.vectors))
@@ -118,6 +133,8 @@ class EvidenceScores:
     def pick(self, i: int) -> None:
         liked = float(self.liked[i])
         k = kernel(self.vectors, self.vectors[i:i + 1], self.width)[:, 0]
+        if self.tag_weight:
+            k = k + self.tag_weight * tag_cosine(self.tags, [self.tags[i]])[:, 0]
         self.positive = self.positive + k * PICKED_WEIGHT * liked
         self.negative = self.negative + k * PICKED_WEIGHT * (1.0 - liked)
         self.density = self.density + k

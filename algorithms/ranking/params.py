@@ -107,6 +107,9 @@ PARAMS: tuple[ParamSpec, ...] = (
                                      "(evidence ranking; 0 = rank by similarity alone)."),
     ParamSpec("kernel_width", BOUNDED, "How far a signal's evidence reaches, in cosine (evidence ranking).",
               minimum=0.01, maximum=1.0),
+    ParamSpec("tag_weight", NUMBER, "Evidence ranking: how much sharing rare hashtags with a watched or skipped "
+                                    "video counts, next to vector similarity; above 0 the targeted slots also "
+                                    "recall videos tagged like the recent long watches (0 = vectors only)."),
     ParamSpec("explore_bonus", NUMBER, "Bonus for videos in regions the viewer has not been shown yet "
                                        "(evidence ranking; 0 = none).", _AROUND),
     ParamSpec("exploit_above", UNIT, "Evidence ranking: a targeted slot takes the best recalled video only while "
@@ -172,7 +175,8 @@ class BatchParams:
     FirstBatch's: ``last_n``, ``r``, ``mu``, ``alpha``, ``apply_threshold``, ``apply_mmr`` /
     ``mmr_lambda``, ``n_topics``. tokfeed extensions: ``decay`` and ``popularity_weighted``;
     and the evidence ranking, all off by default so FirstBatch blueprints rank as there:
-    ``score_last_n`` (``evidence.score_candidates``), ``kernel_width``, ``explore_bonus`` (with
+    ``score_last_n`` (``evidence.score_candidates``), ``kernel_width``, ``tag_weight`` (shared
+hashtags as evidence, and tag recall), ``explore_bonus`` (with
     evidence ranking, the targeted slots consider a sample of unseen items besides the recalled
     ones), ``exploit_above``, ``explore_regions``, ``creator_cap``, ``creator_trust`` (the cap
     yields only to agreement: several long watches of a creator, never one) and ``max_queries``
@@ -191,6 +195,7 @@ class BatchParams:
     popularity_weighted: bool = False
     score_last_n: int = 0
     kernel_width: float = 0.1
+    tag_weight: float = 0.0
     explore_bonus: float = 0.0
     exploit_above: float = 0.0
     explore_regions: bool = False

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..vectors import WeightedSignal, add_noise, mmr, normalize, user_vector
-from .candidates import SOURCE_ANN, SOURCE_EXPLORE, SOURCE_RANDOM, SOURCE_TOPIC, Candidate
+from .candidates import SOURCE_ANN, SOURCE_EXPLORE, SOURCE_RANDOM, SOURCE_TAGS, SOURCE_TOPIC, Candidate
 from .catalog import Catalog
 from .evidence import PRIOR_WEIGHT, Evidence, EvidenceScores
 from .params import BatchParams
@@ -166,6 +166,22 @@ def recall_ann(context: BatchContext, queries: Sequence[np.ndarray], k: int, sou
     return [Candidate(item, sim, source) for item, sim in ordered.items()]
 
 
+@stage("recall_tags")
+def recall_tags(context: BatchContext, k: int) -> list[Candidate]:
+    """Up to ``k * OVERFETCH`` unseen items that share rare hashtags with the recent positive
+    signals (the last ``score_last_n`` with a polarity, each by its weight), best first: what
+    the vectors miss of a taste its videos' tags name."""
+    evidence = Evidence.from_signals(context.signals, context.params.score_last_n, context.params.decay)
+    weights: dict[int, float] = {}
+    for video, weight in zip(evidence.videos, evidence.positive):
+        if video is not None and weight > 0:
+            weights[video] = weights.get(video, 0.0) + float(weight)
+    if k <= 0 or not weights:
+        return []
+    hits = context.catalog.shared_tags(weights, k * OVERFETCH, context.excluded())
+    return [Candidate(item, None, SOURCE_TAGS) for item, _ in hits]
+
+
 @stage("recall_topics")
 def recall_topics(context: BatchContext, k: int) -> list[Candidate]:
     """One item from each of up to ``min(k, n_topics)`` topic clusters, drawn toward the
@@ -200,11 +216,21 @@ def recall_topics(context: BatchContext, k: int) -> list[Candidate]:
 
 # --- score, diversify, cap -------------------------------------------------------------------
 
-def _evidence_scores(context: BatchContext, pool: Sequence[Candidate], explore_bonus: float) -> EvidenceScores:
-    """The evidence on ``pool``; this batch's earlier picks (another stage's) count as shown."""
+def _evidence_scores(context: BatchContext, pool: Sequence[Candidate], explore_bonus: float, *,
+                     with_tags: bool = True) -> EvidenceScores:
+    """The evidence on ``pool``; this batch's earlier picks (another stage's) count as shown.
+    Shared hashtags count (``tag_weight``) unless ``with_tags`` is false."""
     params = context.params
     evidence = Evidence.from_signals(context.signals, params.score_last_n, params.decay)
-    scores = EvidenceScores(context.catalog.vectors([c.id for c in pool]), evidence, params.kernel_width, explore_bonus)
+    ids = [c.id for c in pool]
+    tags = None
+    if with_tags and params.tag_weight > 0 and len(evidence):
+        known = [video for video in evidence.videos if video is not None]
+        vectors = context.catalog.tag_vectors(ids + known)
+        by_video = dict(zip(known, vectors[len(ids):]))
+        tags = (vectors[:len(ids)], [by_video.get(video, {}) for video in evidence.videos])
+    scores = EvidenceScores(context.catalog.vectors(ids), evidence, params.kernel_width, explore_bonus,
+                            params.tag_weight, tags)
     earlier = sorted(context.taken - context.seen)
     scores.count_as_shown(context.catalog.vectors(earlier) if earlier else [])
     return scores
@@ -293,7 +319,9 @@ def explore(context: BatchContext, k: int) -> list[Candidate]:
     pool = [c for c in recall_random(context, k * EXPLORE_SAMPLE_PER_SLOT) if c.id not in context.excluded()]
     if not pool:
         return []
-    scores = _evidence_scores(context, pool, explore_bonus=0.0)
+    # Coverage by vectors alone: a tag spans a whole region, and a taste inside it (one
+    # creator's videos among its topic's) must stay findable after the rest was skipped.
+    scores = _evidence_scores(context, pool, explore_bonus=0.0, with_tags=False)
     creators = context.catalog.creators([c.id for c in pool])
     available = np.ones(len(pool), dtype=bool)
     chosen: list[Candidate] = []

@@ -21,6 +21,18 @@ def test_evidence_is_the_default_and_seed_default_is_kept(catalog_db):
     assert all(s.batch_params.score_last_n > 0 and s.batch_params.creator_cap > 0 for s in evidence.states)
 
 
+def test_the_migrations_ship_evidence_as_its_blueprint_file(db):
+    # The library's file is what a fresh database gets (0005, then the tuning of 0007 and 0009).
+    import json
+
+    from algorithms.blueprints import LIBRARY_DIR
+
+    shipped = {node["name"]: node["params"] for node in
+               json.loads((LIBRARY_DIR / "evidence_default.json").read_text())["nodes"]}
+    migrated = {state.name: state.params for state in Algorithm.objects.get(slug="evidence").states.all()}
+    assert migrated == shipped and shipped["focus"]["tag_weight"] > 0
+
+
 def test_a_viewer_who_skips_everything_of_one_kind_stops_being_served_it(catalog_db):
     fitness = set(Video.objects.filter(hashtags__name__in=FITNESS_TAGS).values_list("id", flat=True))
     assert 0.1 < len(fitness) / Video.objects.count() < 0.2  # about one video in seven
@@ -39,8 +51,9 @@ def test_a_viewer_who_skips_everything_of_one_kind_stops_being_served_it(catalog
     assert sum(later) <= 1, served_per_batch  # 25 cards; chance alone would serve about 3 or 4
 
 
-def test_the_signals_ranking_reads_carry_their_videos_creator(catalog_db):
-    # creator_trust counts a creator's long watches: the history must say whose videos they were.
+def test_the_signals_ranking_reads_carry_their_video_and_its_creator(catalog_db):
+    # creator_trust counts a creator's long watches, and tag evidence reads the videos' hashtags:
+    # the history must say which videos they were and whose.
     session = services.start_session(algorithm="evidence", session_id=uuid.UUID(int=20261203))
     batch = services.next_batch(session.id)
     for n, item in enumerate(batch.items[:3]):
@@ -51,4 +64,5 @@ def test_the_signals_ranking_reads_carry_their_videos_creator(catalog_db):
     stored = FeedSession.objects.select_related("algorithm").get(pk=session.id)
     signals, _, _ = services._history(stored, load_blueprint(stored.algorithm), 10)
     assert [s.creator for s in signals] == [item.video.creator_id for item in batch.items[:3]]
+    assert [s.video for s in signals] == [item.video.pk for item in batch.items[:3]]
     assert [s.polarity for s in signals] == [1, -1, 1]
