@@ -2,8 +2,8 @@
 states, edges, signals and thresholds stay as they were, and ``seed-default`` is not touched.
 
 A video that shares rare hashtags with one the viewer watched long is recalled and scored as
-near it, so a taste its videos' vectors scatter (#funny) is found from what they are tagged;
-exploration still covers regions by vectors alone.
+near it, so a taste its videos' vectors scatter (#funny) is found from what they are tagged; a
+skip counts against its vector neighbours only, and exploration covers regions by vectors alone.
 """
 from django.db import migrations
 from django.db.models import F

@@ -9,9 +9,11 @@ even when it is also near something watched. Its score is
     bonus  = explore_bonus / sqrt(1 + density)
     score  = liked + bonus
 
-With ``tag_weight``, two videos that share rare hashtags are also alike: the kernel adds
-``tag_weight * tag cosine`` (``catalog.tag_cosine``), so a taste the vectors scatter (videos
-that are funny for different reasons) is still found from what its videos are tagged.
+With ``tag_weight``, a long watch also speaks for the videos that share its rare hashtags: the
+positive kernel adds ``tag_weight * tag cosine`` (``catalog.tag_cosine``), so a taste the
+vectors scatter (videos that are funny for different reasons) is still found from what its
+videos are tagged. A skip does not speak against a whole tag, only against what lies near it:
+a viewer skips most of a topic's videos and still likes one creator's among them.
 
 ``liked`` is the kernel estimate of the chance the viewer likes it (shrunk toward the prior where
 there is little evidence); ``density`` (the unweighted kernel sum) says how much the viewer has
@@ -87,7 +89,8 @@ class EvidenceScores:
     candidate as pretend evidence (``PICKED_WEIGHT`` split by its ``liked``), which lowers the
     bonus around it and keeps its near-duplicates from following it into the same batch.
     ``tags`` (with ``tag_weight`` > 0) are the candidates' and the evidence's tag vectors:
-    ``(candidates' [{tag: weight}], evidence's [{tag: weight}])``.
+    ``(candidates' [{tag: weight}], evidence's [{tag: weight}])``; they add to the positive mass
+    only (see the module's docstring).
     """
 
     def __init__(self, vectors: np.ndarray, evidence: Evidence, width: float, explore_bonus: float,
@@ -95,12 +98,11 @@ class EvidenceScores:
         self.vectors = np.asarray(vectors, dtype=np.float32)
         self.width = width
         self.explore_bonus = explore_bonus
-        self.tag_weight = tag_weight if tags is not None else 0.0
-        self.tags = tags[0] if tags is not None else ()
         k = kernel(self.vectors, evidence.vectors, width)
-        if self.tag_weight and len(evidence):
-            k = k + self.tag_weight * tag_cosine(self.tags, tags[1])
-        self.positive = k @ evidence.positive if len(evidence) else np.zeros(len(self.vectors))
+        k_liked = k
+        if tag_weight and tags is not None and len(evidence):
+            k_liked = k + tag_weight * tag_cosine(*tags)
+        self.positive = k_liked @ evidence.positive if len(evidence) else np.zeros(len(self.vectors))
         self.negative = k @ evidence.negative if len(evidence) else np.zeros(len(self.vectors))
         self.density = k.sum(axis=1) if len(evidence) else np.zeros(len(self.vectors))
 
@@ -132,9 +134,8 @@ class EvidenceScores:
 
     def pick(self, i: int) -> None:
         liked = float(self.liked[i])
+        # By vectors alone: a pick's near-duplicates wait for another batch, its tag-mates need not.
         k = kernel(self.vectors, self.vectors[i:i + 1], self.width)[:, 0]
-        if self.tag_weight:
-            k = k + self.tag_weight * tag_cosine(self.tags, [self.tags[i]])[:, 0]
         self.positive = self.positive + k * PICKED_WEIGHT * liked
         self.negative = self.negative + k * PICKED_WEIGHT * (1.0 - liked)
         self.density = self.density + k
