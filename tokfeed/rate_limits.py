@@ -19,6 +19,11 @@ from rest_framework import throttling
 from rest_framework_api_key.models import APIKey
 
 
+def client_address(request) -> str | None:
+    """The client's address, as every limit here sees it (and ``/metrics`` checks it)."""
+    return throttling.BaseThrottle().get_ident(request)
+
+
 class PerKeyThrottle(throttling.SimpleRateThrottle):
     """API requests per key; a request without a valid key is refused before it counts."""
 
