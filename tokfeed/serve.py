@@ -7,7 +7,8 @@ One command starts, on one machine, in this order:
    running as long as this command. The other processes reach it by a ``DATABASE_URL`` (its
    socket) as they would any PostgreSQL: none of them starts, joins or stops it, so they never
    race to. With ``DATABASE_URL`` set, that database is used as it is;
-2. the preparation, one management command after another: ``migrate``, then with ``--catalog``
+2. the preparation, one management command after another: ``migrate`` (unless
+   ``--skip-migrate``: a replica whose release step migrates), then with ``--catalog``
    ``import_trending`` and ``embed`` (in-process: no Celery worker is up yet), ``collectstatic``;
 3. the web: N ASGI worker processes behind one port (uvicorn ``--workers``), each serving
    ``tokfeed.asgi:application``, websockets included. N is ``--workers``, else
@@ -72,6 +73,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="processes of the Celery worker (0: start no Celery worker)")
     parser.add_argument("--catalog", type=Path, default=None,
                         help="import this catalog and embed what changed before serving")
+    parser.add_argument("--skip-migrate", action="store_true",
+                        help="do not migrate the database (another replica or a release step does)")
     args = parser.parse_args(argv)
     args.workers = args.workers if args.workers is not None else default_workers()
     if args.workers < 1 or args.celery_concurrency < 0:
@@ -192,7 +195,8 @@ def main(argv: list[str] | None = None) -> int:
 
         # Eager tasks for the preparation (no worker yet); its metrics are nobody's.
         prepare = {k: v for k, v in env.items() if k not in ("CELERY_BROKER_URL", "PROMETHEUS_MULTIPROC_DIR")}
-        run_step(["migrate", "--noinput"], prepare)
+        if not args.skip_migrate:
+            run_step(["migrate", "--noinput"], prepare)
         if args.catalog:
             run_step(["import_trending", str(args.catalog)], prepare)
             run_step(["embed"], prepare)

@@ -119,7 +119,8 @@ def test_two_workers_behind_one_port_share_a_viewers_events_metrics_and_jobs(sma
     cookie = f"{django_settings.SESSION_COOKIE_NAME}={store.session_key}"
     view_event, next_event = str(uuid.uuid4()), str(uuid.uuid4())
 
-    with production_server(tmp_path, "--workers", "2", "--celery-concurrency", "1",
+    # (The test database is migrated: as on a replica whose release step migrates.)
+    with production_server(tmp_path, "--workers", "2", "--celery-concurrency", "1", "--skip-migrate",
                            DATABASE_URL=database_url(), REDIS_URL=REDIS_URL,
                            # The key that signed the viewer's session (this process's).
                            SECRET_KEY=django_settings.SECRET_KEY,
@@ -177,6 +178,7 @@ def test_two_workers_behind_one_port_share_a_viewers_events_metrics_and_jobs(sma
     assert access and all((line["logger"], line["level"]) == ("uvicorn.access", "INFO") for line in access)
     serving = [json.loads(line) for line in log.splitlines() if "tokfeed is serving on" in line]
     assert len(serving) == 1 and serving[0]["logger"] == "tokfeed.serve"
+    assert "manage.py collectstatic" in log and "manage.py migrate" not in log
     wait_for_other_connections_to_close("the production server")
 
 
@@ -196,5 +198,6 @@ def test_the_embedded_database_is_started_once_before_the_workers_sized_for_them
         # Room for every process's pool: 1 web worker, 5 Celery processes, and the others.
         assert f"max_connections {max_connections(12, 1 + 5 + 3)}" in settings_now
         assert max_connections(12, 1 + 5 + 3) > max_connections(12)
-    assert "restarting to apply its settings" in log_path.read_text()
+    log = log_path.read_text()
+    assert "restarting to apply its settings" in log and "preparing: manage.py migrate --noinput" in log
     assert not _postgres_running(data_dir)
