@@ -34,6 +34,25 @@ def resolve_model_path(name: str) -> str:
     return name
 
 
+#: What a sentence-transformers folder needs to load: its module list, the transformer's config
+#: and tokenizer, and the weights in one of the two formats.
+MODEL_FILES = ("modules.json", "config.json", "tokenizer_config.json")
+WEIGHTS_FILES = ("model.safetensors", "pytorch_model.bin")
+
+
+def check_model_files(name: str) -> str:
+    """The local folder of model ``name`` if it holds what loading needs (``MODEL_FILES`` and
+    weights), else ``EmbeddingModelError`` naming what is missing. Looks at files only: no torch,
+    so a readiness probe can ask it every few seconds."""
+    path = Path(resolve_model_path(name))
+    missing = [file for file in MODEL_FILES if not (path / file).is_file()]
+    if not any((path / file).is_file() for file in WEIGHTS_FILES):
+        missing.append(" or ".join(WEIGHTS_FILES))
+    if missing:
+        raise EmbeddingModelError(f"the model folder {path} lacks {', '.join(missing)}")
+    return str(path)
+
+
 def resolve_device(device: str) -> str:
     """``auto`` picks CUDA when a GPU is visible, else the CPU."""
     if device not in {"auto", "cpu", "cuda"}:

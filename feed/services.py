@@ -51,6 +51,7 @@ from tokfeed.errors import Busy, NotFound, ServiceError
 from tokfeed.event_stream import publish_on_commit
 from tokfeed.rows import field_names, from_row, select_list
 
+from . import metrics
 from .models import DEFAULT_SCOPES, SCOPES, FeedSession, Impression, PartnerKey, ServedBatch, Signal, scope_field
 
 logger = logging.getLogger(__name__)
@@ -619,7 +620,8 @@ def _record(session_id, partner, video_id, event_id, *, watched_ms: int | None =
 # --- the event stream ---------------------------------------------------------------------------
 # Published from inside the use case's transaction, so they go out when (and only if) it commits.
 # Message types name the subscribers' handlers: ``feed.state`` (the feed's sockets: the frame
-# they forward is today's state frame), ``monitor.event`` (the live monitor).
+# they forward is today's state frame), ``monitor.event`` (the live monitor). The metrics count
+# the same events at the same moment (``feed.metrics``).
 
 def _publish_signal(session: FeedSession, video_id: int, event_id: uuid.UUID, signal: str,
                     watched_ms: int | None, state_before: str, state_after: str) -> None:
@@ -631,6 +633,7 @@ def _publish_signal(session: FeedSession, video_id: int, event_id: uuid.UUID, si
         "video": video_id, "signal": signal, "watched_ms": watched_ms, "state_before": state_before,
         "state_after": state_after, "event_id": str(event_id), "at": timezone.now().isoformat(),
     })
+    transaction.on_commit(lambda: metrics.count_signal(signal))
 
 
 def _publish_batch(session: FeedSession, number: int, state: str, batch_type: str, next_state: str,
@@ -643,6 +646,8 @@ def _publish_batch(session: FeedSession, number: int, state: str, batch_type: st
         "batch": number, "state": state, "batch_type": batch_type, "next_state": next_state, "size": size,
         "build_ms": round(build_ms, 1), "at": timezone.now().isoformat(),
     })
+    algorithm = session.algorithm.slug
+    transaction.on_commit(lambda: metrics.count_batch(algorithm, state, build_ms))
 
 
 # Every view is a signal, so these are written out as the batch's are (see above).

@@ -14,7 +14,6 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from urllib.parse import quote
 
 import pytest
 from django.core.management import call_command
@@ -109,8 +108,10 @@ def small_catalog(transactional_db, trending_path):
 
 def database_url() -> str:
     """The test database as a DATABASE_URL, for the processes a test starts."""
+    from tokfeed.embedded_db.server import database_url as url_of
+
     s = connection.settings_dict
-    return f"postgres://{s['USER']}@{quote(str(s['HOST']), safe='')}:{s['PORT']}/{s['NAME']}"
+    return url_of((s["HOST"], s["PORT"], s["USER"]), s["NAME"])
 
 
 def free_port() -> int:
@@ -119,9 +120,10 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def wait_until_listening(port: int, process: subprocess.Popen, what: str, log_path: Path | None = None) -> None:
-    """Wait (up to a minute) until ``process`` accepts connections on ``port``; fail if it dies."""
-    deadline = time.monotonic() + 60
+def wait_until_listening(port: int, process: subprocess.Popen, what: str, log_path: Path | None = None,
+                         timeout: float = 60) -> None:
+    """Wait (a minute by default) until ``process`` accepts connections on ``port``; fail if it dies."""
+    deadline = time.monotonic() + timeout
     while True:
         try:
             socket.create_connection(("127.0.0.1", port), timeout=1).close()

@@ -18,6 +18,11 @@ from django.http import HttpResponse
 from rest_framework import throttling
 
 
+def client_address(request) -> str | None:
+    """The client's address, as every limit here sees it (and ``/metrics`` checks it)."""
+    return throttling.BaseThrottle().get_ident(request)
+
+
 class PerKeyThrottle(throttling.SimpleRateThrottle):
     """API requests per key (a partner's key has a ``prefix``, unique to it); a request without a
     valid key is refused before it counts."""

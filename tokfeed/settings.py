@@ -9,6 +9,8 @@
 | EMBEDDING_MODEL     | ``all-MiniLM-L6-v2`` (bundled weights) or a local sentence-transformers path |
 | SECRET_KEY, DEBUG, ALLOWED_HOSTS | development-safe defaults       |
 | CORS_ALLOWED_ORIGINS | none: no browser app elsewhere may call the API |
+| LOG_FORMAT          | ``plain``, or ``json``: one JSON object a line |
+| METRICS_ALLOWED_NETWORKS | ``127.0.0.1/32,::1/128``: who may read ``/metrics`` |
 """
 import os
 from pathlib import Path
@@ -91,6 +93,8 @@ SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
 SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
 SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = env_bool("SECURE_COOKIES", False)
+# Probes and scrapers speak plain HTTP to a worker's own port: never redirect them to HTTPS.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
 # Behind a TLS-terminating proxy that sets X-Forwarded-Proto (and strips it from clients).
 if env_bool("BEHIND_TLS_PROXY", False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
@@ -129,13 +133,16 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "django_htmx",
     "simple_history",
+    "django_prometheus",
     "catalog",
     "algorithms",
     "feed",
 ]
 
 MIDDLEWARE = [
-    # First: it answers preflight requests itself, and puts its headers on every answer under
+    # Requests by view and status, and their latency (/metrics): first and last, to see them whole.
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
+    # Before the rest: it answers preflight requests itself, and puts its headers on every answer under
     # /api/, those of the middleware below included (a 503 from the pool, a redirect).
     "corsheaders.middleware.CorsMiddleware",
     "django.middleware.security.SecurityMiddleware",
@@ -150,6 +157,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
 ROOT_URLCONF = "tokfeed.urls"
@@ -299,14 +307,41 @@ TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
 
+# --- Metrics, logs -------------------------------------------------------------------------
+# /metrics (Prometheus text) answers only these client addresses (tokfeed.metrics); the client is
+# found as the rate limits find it (NUM_PROXIES). 0.0.0.0/0,::/0 lets anyone read it.
+METRICS_ALLOWED_NETWORKS = env_list("METRICS_ALLOWED_NETWORKS", "127.0.0.1/32,::1/128")
+# An ASGI server process's id in an X-Served-By header of every response and websocket
+# handshake: which of N workers served it (off by default; tests and debugging turn it on).
+SERVED_BY_HEADER = env_bool("SERVED_BY_HEADER", False)
+
+LOG_FORMAT = os.environ.get("LOG_FORMAT", "plain").strip().lower()
+if LOG_FORMAT not in {"plain", "json"}:
+    raise RuntimeError(f"LOG_FORMAT must be plain or json, not {LOG_FORMAT!r}")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
+        # One object a line: time, level, logger, message, and any ``extra`` fields.
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "fmt": "%(asctime)s %(levelname)s %(name)s %(process)d %(message)s",
+            "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger", "process": "pid"},
+        },
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT}},
     # Our loggers print once, here: daphne and celery configure the root logger too.
     "loggers": {
         name: {"handlers": ["console"], "level": "INFO", "propagate": False}
         for name in ("tokfeed", "catalog", "algorithms", "feed")
     },
 }
+if LOG_FORMAT == "json":
+    # Every line a collector reads must parse: the servers', Django's and the libraries' too,
+    # which otherwise keep handlers (and formats) of their own.
+    LOGGING["root"] = {"handlers": ["console"], "level": "INFO"}
+    LOGGING["loggers"].update({
+        name: {"handlers": ["console"], "level": "INFO", "propagate": False}
+        for name in ("django", "uvicorn", "uvicorn.access", "daphne", "celery")
+    })

@@ -8,6 +8,8 @@ from algorithms import api as algorithms_api
 from catalog import api as catalog_api
 from feed import api as feed_api
 
+from .health import healthz, readyz
+from .metrics import metrics_page
 from .rate_limits import limit_posts
 
 # No root view at /api/v1/ (DefaultRouter's listed two of the API's five families): the API's
@@ -17,6 +19,10 @@ router.register("videos", catalog_api.VideoViewSet, basename="video")
 router.register("creators", catalog_api.CreatorViewSet, basename="creator")
 
 urlpatterns = [
+    # For probes and scrapers (tokfeed.health, tokfeed.metrics): no key, no rate limit, no redirect.
+    path("healthz", healthz, name="healthz"),
+    path("readyz", readyz, name="readyz"),
+    path("metrics", metrics_page, name="metrics"),
     # Guessing passwords is slowed to the admin_login rate per client address.
     path("admin/login/", limit_posts("admin_login", "login attempts")(admin.site.login)),
     # The operators' A/B pages (traffic split, comparison, simulations), before the admin's

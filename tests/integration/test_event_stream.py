@@ -193,7 +193,8 @@ def test_with_the_channel_layer_down_the_use_cases_commit_and_one_error_is_logge
     finally:
         layer_logger.removeHandler(caplog.handler)
         CHANNEL_LAYER_HEALTH.worked()
-    assert len(published) == 6  # a batch and two signals, each to the session and to the monitor
+    # A batch and two signals, each to the session and to the monitor, and each counted (metrics).
+    assert len(published) == 9
     assert [o.signal for o in outcomes] == ["HIGH_ATTN", "HIGH_ATTN"]
     assert Signal.objects.filter(session=session).count() == 2
     errors = [r for r in caplog.records if r.name == "tokfeed.channel_layer" and r.levelname == "ERROR"]
@@ -212,4 +213,4 @@ def test_each_applied_signal_is_published_once_after_commit_and_a_duplicate_neve
     with django_capture_on_commit_callbacks() as refused:
         with pytest.raises(services.FeedError):
             services.record_action(session.id, video_id=video, event_id=uuid.uuid4(), signal_type="NO_SUCH_TYPE")
-    assert len(first) == 2 and resent == [] and refused == []
+    assert len(first) == 3 and resent == [] and refused == []  # to the session, the monitor, the metrics

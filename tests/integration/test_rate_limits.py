@@ -45,3 +45,9 @@ def test_admin_login_attempts_are_limited_per_client(db, client, rates):
     assert [a.status_code for a in attempts] == [200, 200, 200, 429]
     assert int(attempts[-1]["Retry-After"]) > 0
     assert client.get("/admin/login/").status_code == 200  # the form still shows
+
+
+def test_probes_and_metrics_are_never_limited(db, client, rates):
+    rates(partner="1/min", feed_session="1/min", admin_login="1/min")
+    for url in ("/healthz", "/readyz", "/metrics"):
+        assert [client.get(url).status_code for _ in range(3)] == [200, 200, 200], url

@@ -3,6 +3,10 @@
 Several processes (the web server, a Celery worker, a management command) may share one data
 directory: ``pgserver`` serialises start-up with an inter-process lock and keeps a list of the
 processes using the server, stopping it when the last one exits.
+
+The production server (``tokfeed.serve``) starts it once, before its workers, sized for them
+(``processes``) and restarted at once if that changed its settings; the workers then reach it
+as any PostgreSQL, by ``database_url``.
 """
 from __future__ import annotations
 
@@ -12,7 +16,7 @@ import os
 import re
 import warnings
 from pathlib import Path
-from urllib.parse import parse_qs, urlparse
+from urllib.parse import parse_qs, quote, urlparse
 
 logger = logging.getLogger(__name__)
 
@@ -22,10 +26,14 @@ _servers: dict[str, object] = {}
 
 
 @functools.cache
-def ensure_server(data_dir: str, pool_max_size: int = 12) -> tuple[str, int, str]:
+def ensure_server(data_dir: str, pool_max_size: int = 12, processes: int | None = None, *,
+                  restart_to_apply: bool = False) -> tuple[str, int, str]:
     """Start the server for ``data_dir`` unless it runs already; return (socket dir, port, user).
 
-    ``pool_max_size`` is the connection pool of each process using it (``max_connections``).
+    ``pool_max_size`` is the connection pool of each process using it, ``processes`` how many
+    may use it at once (``max_connections``; ``PROCESSES_PER_SERVER`` at least). Settings that
+    changed apply from the server's next start; with ``restart_to_apply`` from now, by a restart,
+    unless other processes are using the server (then the restart would break them).
     """
     with warnings.catch_warnings():
         # platformdirs warns that XDG_RUNTIME_DIR is unset and falls back to /tmp: that is fine.
@@ -35,11 +43,40 @@ def ensure_server(data_dir: str, pool_max_size: int = 12) -> tuple[str, int, str
     pgdata = Path(data_dir).resolve() / "postgres"
     pgdata.mkdir(parents=True, exist_ok=True)
     server = pgserver.get_server(pgdata, cleanup_mode="stop")
+    address = _address(server)
+    changed = _configure(pgdata, address, server_settings(pool_max_size, processes))
+    if changed and restart_to_apply:
+        others = [pid for pid in server.global_process_id_list.get() if pid != os.getpid() and _alive(pid)]
+        if others:
+            logger.warning("embedded server: not restarted to apply its settings, processes %s use it", others)
+        else:
+            logger.info("embedded server: restarting to apply its settings")
+            server.cleanup()  # the last handle: this stops the server
+            server = pgserver.get_server(pgdata, cleanup_mode="stop")
+            address = _address(server)
     _servers[data_dir] = server
-    uri = urlparse(server.get_uri())
-    address = parse_qs(uri.query)["host"][0], uri.port or 5432, uri.username or "postgres"
-    _configure(pgdata, address, server_settings(pool_max_size))
     return address
+
+
+def _address(server) -> tuple[str, int, str]:
+    uri = urlparse(server.get_uri())
+    return parse_qs(uri.query)["host"][0], uri.port or 5432, uri.username or "postgres"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def database_url(address: tuple[str, int, str], name: str) -> str:
+    """A ``DATABASE_URL`` for database ``name`` on the embedded server at ``address`` (its socket)."""
+    host, port, user = address
+    return f"postgres://{user}@{quote(str(host), safe='')}:{port}/{name}"
 
 
 def shared_buffers_mb() -> int:
@@ -59,33 +96,38 @@ PROCESSES_PER_SERVER = 8
 SPARE_CONNECTIONS = 10
 
 
-def max_connections(pool_max_size: int) -> int:
+def max_connections(pool_max_size: int, processes: int | None = None) -> int:
     """The embedded server's ``max_connections``: every process's pool full at once still fits."""
-    return PROCESSES_PER_SERVER * pool_max_size + SPARE_CONNECTIONS
+    return max(PROCESSES_PER_SERVER, processes or 0) * pool_max_size + SPARE_CONNECTIONS
 
 
-def server_settings(pool_max_size: int) -> dict[str, str]:
-    return {"shared_buffers": f"{shared_buffers_mb()}MB", "max_connections": str(max_connections(pool_max_size))}
+def server_settings(pool_max_size: int, processes: int | None = None) -> dict[str, str]:
+    return {"shared_buffers": f"{shared_buffers_mb()}MB",
+            "max_connections": str(max_connections(pool_max_size, processes))}
 
 
-def _configure(pgdata: Path, address: tuple[str, int, str], wanted: dict[str, str]) -> None:
+def _configure(pgdata: Path, address: tuple[str, int, str], wanted: dict[str, str]) -> bool:
     """Record our settings in the data directory (``ALTER SYSTEM``).
 
     Both are read when the server starts, so a new value applies from the next start: the
     server stops when the last process using it exits, so that is the next command (``make
     run`` migrates, then imports). What ALTER SYSTEM recorded is read from its file, so a
-    process that finds it in place opens no connection for it.
+    process that finds it in place opens no connection for it. Returns whether anything changed.
     """
     auto_conf = pgdata / "postgresql.auto.conf"
     text = auto_conf.read_text() if auto_conf.exists() else ""
     recorded = {name: values[-1] for name in wanted if (values := re.findall(rf"^{name} = '([^']*)'", text, re.M))}
-    changed = {name: value for name, value in wanted.items() if recorded.get(name) != value}
+    # max_connections only grows: a command run beside the production server (sized for its
+    # workers) must not record less room for the server's next start.
+    changed = {name: value for name, value in wanted.items() if recorded.get(name) != value
+               and not (name == "max_connections" and int(recorded.get(name) or 0) > int(value))}
     if not changed:
-        return
+        return False
     logger.info("embedded server: %s from its next start", ", ".join(f"{k} {v}" for k, v in changed.items()))
     with _admin_connection(*address) as conn:
         for name, value in changed.items():
             conn.execute(f"ALTER SYSTEM SET {name} = '{value}'")
+    return True
 
 
 @functools.cache
