@@ -1,6 +1,7 @@
 """Partner API under concurrent load: requests/s and latency of recommendations and similarity.
 
-Starts daphne (the production ASGI server, as bench/ws.py does) on the bench database with one
+Starts the ASGI server (one daphne process, as bench/ws.py does, or with ``--workers N`` uvicorn's
+N worker processes, as ``make serve`` runs it) on the bench database with one
 partner key (its rate limit lifted), and for each scenario runs ``--concurrency`` clients on
 loopback, each sending its next request as soon as the last is answered, for ``--requests``
 requests in all:
@@ -25,7 +26,7 @@ funnel's per-stage times (p50/p95 of each stage's ``ms`` as the server reported 
 ANN statements of recall (the 200 nearest) and of similar on one connection. Table + JSON in
 bench/results/api.json.
 
-    .venv/bin/python bench/api.py [--concurrency 8] [--requests 400] [--seed 0] [--similar-only]
+    .venv/bin/python bench/api.py [--concurrency 8] [--requests 400] [--seed 0] [--similar-only] [--workers N]
 
 ``--similar-only`` runs ``similar (HTTP)`` and the layers under it, not the recommendations.
 
@@ -45,7 +46,7 @@ import time
 from collections import defaultdict
 
 from common import REPO, import_real_catalog, machine, print_table, setup_django, write_json
-from ws import free_port, percentiles, start_daphne
+from ws import free_port, percentiles, start_server
 
 KEY_NAME = "bench-api"
 #: Target: similar's p95 over HTTP at most this many times its bare ANN statement's.
@@ -142,6 +143,8 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=400, help="requests per scenario")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--similar-only", action="store_true", help="skip the recommendations scenarios")
+    parser.add_argument("--workers", type=int, default=0,
+                        help="serve with uvicorn and this many worker processes, as make serve does (0: one daphne)")
     args = parser.parse_args()
 
     setup_django()
@@ -191,9 +194,9 @@ def main() -> None:
 
     os.environ["API_RATE_PER_KEY"] = "1000000/min"  # the server's; a benchmark is not abuse
     port = free_port()
-    log_path = REPO / "bench" / "results" / "api-daphne.log"
+    log_path = REPO / "bench" / "results" / "api-server.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    server = start_daphne(port, "memory", log_path)
+    server = start_server(port, "memory", log_path, workers=args.workers)
     results = {}
     try:
         if not args.similar_only:
@@ -274,7 +277,9 @@ def main() -> None:
     print(f"bare ANN statement of recall ({RECALL_K} nearest, HNSW at ef_search {recall_ef}, one connection): "
           f"p50 {ann_ms['p50']} ms, p95 {ann_ms['p95']} ms")
     print(f"the filtered scenario blocks {len(blocked)} hashtags, keeping {kept_share:.1%} of the videos")
-    write_json("api", {"machine": machine(), "videos": len(videos), "concurrency": args.concurrency,
+    server_kind = f"uvicorn, {args.workers} workers" if args.workers else "daphne, one process"
+    print(f"server: {server_kind}")
+    write_json("api", {"machine": machine(), "server": server_kind, "videos": len(videos), "concurrency": args.concurrency,
                        "filtered_keeps": kept_share, "results": results, "bare_ann_ms": ann_ms,
                        "similar": {"limit": SIMILAR_LIMIT, "ef_search": similar_ef, "http_ms": results["similar (HTTP)"]["latency_ms"],
                                    "layers": layers, "bare_ann_one_connection_ms": similar_one_ms,

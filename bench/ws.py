@@ -79,7 +79,9 @@ def database_url() -> str:
     return f"postgres://{s['USER']}@{quote(str(s['HOST']), safe='')}:{s['PORT']}/{s['NAME']}"
 
 
-def start_daphne(port: int, channel_layer: str, log_path, profile_path=None) -> subprocess.Popen:
+def start_server(port: int, channel_layer: str, log_path, profile_path=None, workers: int = 0) -> subprocess.Popen:
+    """The ASGI server on ``port``: one daphne process, or with ``workers`` uvicorn's that many
+    worker processes behind the port, as ``make serve`` runs them (``tokfeed.serve``)."""
     from django.conf import settings
 
     env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
@@ -89,10 +91,13 @@ def start_daphne(port: int, channel_layer: str, log_path, profile_path=None) -> 
         env["REDIS_URL"] = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/13")
     log = open(log_path, "w")
     profiler = ["-m", "cProfile", "-o", str(profile_path)] if profile_path else []
-    server = subprocess.Popen(
-        [sys.executable, *profiler, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "tokfeed.asgi:application"],
-        cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
-    )
+    if workers:
+        command = ["-m", "uvicorn", "tokfeed.asgi:application", "--host", "127.0.0.1", "--port", str(port),
+                   "--workers", str(workers), "--lifespan", "off", "--no-proxy-headers", "--no-server-header"]
+    else:
+        command = ["-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "tokfeed.asgi:application"]
+    server = subprocess.Popen([sys.executable, *profiler, *command], cwd=REPO, env=env, stdout=log,
+                              stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 60
     while True:
         try:
@@ -100,7 +105,7 @@ def start_daphne(port: int, channel_layer: str, log_path, profile_path=None) -> 
             return server
         except OSError:
             if server.poll() is not None or time.monotonic() > deadline:
-                sys.exit(f"daphne did not start; see {log_path}")
+                sys.exit(f"the server did not start; see {log_path}")
             time.sleep(0.2)
 
 
@@ -341,7 +346,7 @@ def run(n: int, views: int, pace: dict, channel_layer: str, profile: bool = Fals
     log_path = REPO / "bench" / "results" / f"ws-daphne-{n}.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     profile_path = log_path.with_suffix(".prof") if profile else None
-    server = start_daphne(port, channel_layer, log_path, profile_path)
+    server = start_server(port, channel_layer, log_path, profile_path)
     try:
         cpu_before = cpu_seconds(server.pid)
         results = run_client(viewers, port, views, pace)

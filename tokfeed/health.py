@@ -64,9 +64,11 @@ def check_channel_layer() -> str:
 def check_broker() -> str:
     if settings.CELERY_TASK_ALWAYS_EAGER:
         raise NotConfigured("tasks run in-process (CELERY_BROKER_URL is unset)")
-    from .celery import app
+    from kombu import Connection
 
-    with app.connection_for_write(settings.CELERY_BROKER_URL, connect_timeout=CHECK_TIMEOUT_S) as broker:
+    # A connection of its own, not the Celery app's: asking the app would make it read (and keep)
+    # its configuration from the settings of the moment.
+    with Connection(settings.CELERY_BROKER_URL, connect_timeout=CHECK_TIMEOUT_S) as broker:
         broker.ensure_connection(max_retries=1, interval_start=0, timeout=CHECK_TIMEOUT_S)
         return f"{broker.transport_cls} broker answers"
 
