@@ -36,16 +36,6 @@ def pytest_configure(config):
     settings.DATABASES["default"]["OPTIONS"].pop("pool", None)
 
 
-@pytest.fixture(scope="session", autouse=True)
-def celery_configured_from_the_test_settings():
-    """Celery copies its configuration from Django's settings the first time it reads it, and keeps
-    it: were that first read inside a test that overrides the settings (a broker, tasks not
-    eager), every later task would wait for a worker that does not exist. Read it now, once."""
-    from tokfeed.celery import app
-
-    assert app.conf.task_always_eager, "the tests run Celery tasks in-process (no CELERY_BROKER_URL)"
-
-
 @pytest.fixture(scope="session")
 def trending_path() -> Path:
     if not TRENDING.exists():

@@ -66,8 +66,7 @@ def check_broker() -> str:
         raise NotConfigured("tasks run in-process (CELERY_BROKER_URL is unset)")
     from kombu import Connection
 
-    # A connection of its own, not the Celery app's: asking the app would make it read (and keep)
-    # its configuration from the settings of the moment.
+    # A connection of its own to the configured URL: a probe leaves the Celery app's state alone.
     with Connection(settings.CELERY_BROKER_URL, connect_timeout=CHECK_TIMEOUT_S) as broker:
         broker.ensure_connection(max_retries=1, interval_start=0, timeout=CHECK_TIMEOUT_S)
         return f"{broker.transport_cls} broker answers"

@@ -21,7 +21,7 @@ import uuid
 
 import pytest
 import redis
-from celery import Celery
+from celery import Celery, current_app
 from django.conf import settings as django_settings
 from django.contrib.sessions.backends.db import SessionStore
 from websockets.sync.client import connect
@@ -165,11 +165,14 @@ def test_two_workers_behind_one_port_share_a_viewers_events_metrics_and_jobs(sma
             in page.decode()
 
         # The Celery worker it started does the jobs, on the same database.
-        jobs = Celery("probe", broker=REDIS_URL, backend=REDIS_URL)
+        # Not the current app: shared tasks follow the current app, and the tests after this one
+        # run theirs in-process (as this one would otherwise leave them waiting for a worker).
+        jobs = Celery("probe", broker=REDIS_URL, backend=REDIS_URL, set_as_current=False)
         try:
             topics = jobs.send_task("catalog.cluster_topics", args=[django_settings.EMBEDDING_MODEL]).get(timeout=120)
         finally:
             jobs.close()
+        assert current_app.main == "tokfeed"
         assert topics == 3 and Topic.objects.count() == 3
 
         log = log_path.read_text()
