@@ -11,14 +11,26 @@ scope. There is no default: a view without ``api_scope`` fails ``manage.py check
 (``check_api_scopes``) and, should it be served anyway, answers 500 rather than open up. The
 OpenAPI schema describes the key (``ApiKeyScheme``, here) and says each operation's scope
 (``feed.api_schema``).
+
+A key once checked is remembered by each process for ``API_KEY_CACHE_SECONDS`` (by the SHA-256
+of the key, never the key itself), so a partner's stream of requests costs one lookup every few
+seconds rather than one a request. Saving or deleting a key forgets every remembered key in the
+process that saved it at once; in the other worker processes a revoked key stops working within
+``API_KEY_CACHE_SECONDS``.
 """
 from __future__ import annotations
 
+import hashlib
 import re
+import threading
+import time
 
+from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
 from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
+from django.db.models.signals import post_delete, post_save
+from django.dispatch import receiver
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions, permissions
 from rest_framework_api_key.permissions import KeyParser
@@ -32,6 +44,62 @@ KEY_SHAPE = re.compile(r"[A-Za-z0-9]{1,32}\.[A-Za-z0-9]{1,128}")
 API_PREFIX = "api/v1/"
 
 
+class CheckedKeys:
+    """The keys this process checked lately: SHA-256 of the key -> (the ``PartnerKey`` row or
+    None for an invalid key, when it was read). Thread-safe; entries live ``API_KEY_CACHE_SECONDS``."""
+
+    def __init__(self):
+        self._entries: dict[str, tuple[PartnerKey | None, float]] = {}
+        self._lock = threading.Lock()
+
+    def lookup(self, key: str) -> PartnerKey | None:
+        """The valid, unexpired key ``key`` names, or None."""
+        digest = hashlib.sha256(key.encode()).hexdigest()
+        ttl = settings.API_KEY_CACHE_SECONDS
+        now = time.monotonic()
+        with self._lock:
+            entry = self._entries.get(digest)
+        if entry is not None and now - entry[1] < ttl:
+            api_key = entry[0]
+        else:
+            api_key = read_key(key)
+            if ttl > 0:
+                with self._lock:
+                    if len(self._entries) >= MAX_CHECKED_KEYS:
+                        self._entries.clear()  # a flood of made-up keys must not grow memory
+                    self._entries[digest] = (api_key, now)
+        if api_key is not None and api_key.has_expired:
+            return None
+        return api_key
+
+    def forget(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+
+#: How many checked keys a process remembers at most (valid ones are few; this bounds invalid ones).
+MAX_CHECKED_KEYS = 10_000
+
+
+def read_key(key: str) -> PartnerKey | None:
+    """The usable (unrevoked) ``PartnerKey`` that ``key`` is, from the database, or None."""
+    if not KEY_SHAPE.fullmatch(key):
+        return None
+    try:
+        return PartnerKey.objects.get_from_key(key)
+    except PartnerKey.DoesNotExist:
+        return None
+
+
+checked_keys = CheckedKeys()
+
+
+@receiver([post_save, post_delete], sender=PartnerKey, dispatch_uid="forget_checked_partner_keys")
+def forget_checked_keys(**kwargs) -> None:
+    """A key saved (revoked, its scopes changed) or deleted takes effect here at once."""
+    checked_keys.forget()
+
+
 class ApiKeyAuthentication(authentication.BaseAuthentication):
     """``request.auth`` is the caller's ``PartnerKey``; ``request.user`` is anonymous."""
 
@@ -41,13 +109,8 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         key = self.key_parser.get(request)
         if not key:
             return None
-        api_key = None
-        if KEY_SHAPE.fullmatch(key):
-            try:
-                api_key = PartnerKey.objects.get_from_key(key)
-            except PartnerKey.DoesNotExist:
-                pass
-        if api_key is None or api_key.has_expired:
+        api_key = checked_keys.lookup(key)
+        if api_key is None:
             raise exceptions.AuthenticationFailed("invalid API key: it is unknown, revoked or expired")
         return AnonymousUser(), api_key
 

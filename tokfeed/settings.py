@@ -268,6 +268,10 @@ REST_FRAMEWORK = {
     "NUM_PROXIES": env_int("NUM_PROXIES", 0),
     "EXCEPTION_HANDLER": "tokfeed.api_errors.api_exception_handler",
 }
+# Seconds each process remembers a checked API key (feed.api_auth.CheckedKeys): a key revoked in
+# the admin stops working at once in that process and within this long in the others; 0: every
+# request reads its key from the database.
+API_KEY_CACHE_SECONDS = env_int("API_KEY_CACHE_SECONDS", 10)
 #: Largest request body the API reads (413 past it).
 API_MAX_BODY_BYTES = 64 * 1024
 #: Partner ingestion (``POST /api/v1/ingest/videos/``): most records in one batch, and the

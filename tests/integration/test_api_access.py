@@ -13,6 +13,8 @@ from django.contrib import admin
 from django.contrib.messages import get_messages
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management import CommandError, call_command
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import path, reverse
 from django.utils import timezone
 from rest_framework.response import Response
@@ -126,6 +128,42 @@ def test_no_key_a_wrong_key_a_revoked_or_expired_key_are_401(catalog_db):
         client = APIClient()
         client.credentials(HTTP_AUTHORIZATION=f"Api-Key {key}")
         assert_error(client.get(url), 401, "authentication_failed")
+
+
+def key_reads(client, url, times: int) -> int:
+    """How many of ``times`` GETs of ``url`` read a partner key from the database."""
+    with CaptureQueriesContext(connection) as queries:
+        for _ in range(times):
+            assert client.get(url).status_code == 200
+    return sum('"feed_partnerkey"' in q["sql"] for q in queries.captured_queries)
+
+
+def test_a_key_is_read_once_for_a_stream_of_requests_and_a_revocation_applies_at_once(catalog_db):
+    url = "/api/v1/creators/"
+    row, key = create_key("steady", ["read"])
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Api-Key {key}")
+    assert key_reads(client, url, 3) == 1
+    row.revoked = True
+    row.save()  # as the admin does
+    assert_error(client.get(url), 401, "authentication_failed")
+
+
+def test_a_scope_taken_away_applies_at_once(catalog_db):
+    row, key = create_key("narrowed", ["read"])
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Api-Key {key}")
+    assert client.get("/api/v1/creators/").status_code == 200
+    row.scope_read = False
+    row.save()
+    assert_error(client.get("/api/v1/creators/"), 403, "insufficient_scope")
+
+
+def test_without_the_cache_every_request_reads_its_key(catalog_db, settings):
+    settings.API_KEY_CACHE_SECONDS = 0
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Api-Key {create_key('uncached', ['read'])[1]}")
+    assert key_reads(client, "/api/v1/creators/", 3) == 3
 
 
 def test_every_api_view_declares_its_scope(db):
