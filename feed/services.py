@@ -625,29 +625,32 @@ def _record(session_id, partner, video_id, event_id, *, watched_ms: int | None =
 
 def _publish_signal(session: FeedSession, video_id: int, event_id: uuid.UUID, signal: str,
                     watched_ms: int | None, state_before: str, state_after: str) -> None:
-    publish_on_commit(session_group(session.pk), {
-        "type": "feed.state", "state": state_after, "signal": signal, "event_id": str(event_id), "batch": None,
-    })
-    publish_on_commit(MONITOR_GROUP, {
-        "type": "monitor.event", "kind": "signal", "session": str(session.pk), "algorithm": session.algorithm.slug,
-        "video": video_id, "signal": signal, "watched_ms": watched_ms, "state_before": state_before,
-        "state_after": state_after, "event_id": str(event_id), "at": timezone.now().isoformat(),
-    })
-    transaction.on_commit(lambda: metrics.count_signal(signal))
+    publish_on_commit([
+        (session_group(session.pk), {
+            "type": "feed.state", "state": state_after, "signal": signal, "event_id": str(event_id), "batch": None,
+        }),
+        (MONITOR_GROUP, {
+            "type": "monitor.event", "kind": "signal", "session": str(session.pk),
+            "algorithm": session.algorithm.slug, "video": video_id, "signal": signal, "watched_ms": watched_ms,
+            "state_before": state_before, "state_after": state_after, "event_id": str(event_id),
+            "at": timezone.now().isoformat(),
+        }),
+    ], then=lambda: metrics.count_signal(signal))
 
 
 def _publish_batch(session: FeedSession, number: int, state: str, batch_type: str, next_state: str,
                    size: int, build_ms: float) -> None:
-    publish_on_commit(session_group(session.pk), {
-        "type": "feed.state", "state": next_state, "signal": None, "event_id": None, "batch": number,
-    })
-    publish_on_commit(MONITOR_GROUP, {
-        "type": "monitor.event", "kind": "batch", "session": str(session.pk), "algorithm": session.algorithm.slug,
-        "batch": number, "state": state, "batch_type": batch_type, "next_state": next_state, "size": size,
-        "build_ms": round(build_ms, 1), "at": timezone.now().isoformat(),
-    })
     algorithm = session.algorithm.slug
-    transaction.on_commit(lambda: metrics.count_batch(algorithm, state, build_ms))
+    publish_on_commit([
+        (session_group(session.pk), {
+            "type": "feed.state", "state": next_state, "signal": None, "event_id": None, "batch": number,
+        }),
+        (MONITOR_GROUP, {
+            "type": "monitor.event", "kind": "batch", "session": str(session.pk), "algorithm": algorithm,
+            "batch": number, "state": state, "batch_type": batch_type, "next_state": next_state, "size": size,
+            "build_ms": round(build_ms, 1), "at": timezone.now().isoformat(),
+        }),
+    ], then=lambda: metrics.count_batch(algorithm, state, build_ms))
 
 
 # Every view is a signal, so these are written out as the batch's are (see above).
