@@ -47,9 +47,12 @@ class Settings:
     negatives: str = "uniform"  # how negatives are drawn: "uniform" or "popularity"
     seed: int = 0
     test_negatives: int = 100  # drawn for a tested user whose test rows hold no negative
-    train_holdout: int = 1  # a training query's positives: the user's last engagements in history
-    train_negatives: int = 20  # negatives drawn per training query
-    max_train_users: int = 20_000
+    # A training query's positives: the user's last engagements in history, with 20 negatives each.
+    # On MovieLens (uniform negatives) 3 against 60 gave the hybrid AUC 0.908 and NDCG@10 0.482,
+    # 1 against 20 gave 0.900 and 0.448 (below co-occurrence's 0.462): more positives per user.
+    train_holdout: int = 3
+    train_negatives: int = 60  # negatives drawn per training query
+    max_train_users: int = 5_000  # 15 000 positives, 300 000 rows: plenty for six features
     batch_size: int = 256  # queries per co-occurrence batch
 
 

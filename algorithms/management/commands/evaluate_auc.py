@@ -34,16 +34,20 @@ class Command(BaseCommand):
                                  "whose test rows hold none")
         parser.add_argument("--report", default="var/evaluate_auc", help="folder for evaluate_auc.json and evaluate_auc_roc.png")
         parser.add_argument("--seed", type=int, default=0)
-        parser.add_argument("--test-negatives", type=int, default=100,
+        parser.add_argument("--test-negatives", type=int, default=Settings.test_negatives,
                             help="negatives drawn for a tested user whose test rows hold only positives")
-        parser.add_argument("--train-negatives", type=int, default=20, help="negatives per training query")
-        parser.add_argument("--max-train-users", type=int, default=20_000, help="users sampled to train the hybrid")
+        parser.add_argument("--train-holdout", type=int, default=Settings.train_holdout,
+                            help="a training query's positives: each user's last engagements in history")
+        parser.add_argument("--train-negatives", type=int, default=Settings.train_negatives,
+                            help="negatives per training query")
+        parser.add_argument("--max-train-users", type=int, default=Settings.max_train_users, help="users sampled to train the hybrid")
         parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
         parser.add_argument("--batch-size", type=int, default=64, help="texts per encode batch")
 
-    def handle(self, *args, items, events, negatives, report, seed, test_negatives, train_negatives,
+    def handle(self, *args, items, events, negatives, report, seed, test_negatives, train_holdout, train_negatives,
                max_train_users, device, batch_size, **options):
         for name, value, low in (("--test-negatives", test_negatives, 0), ("--train-negatives", train_negatives, 1),
+                                 ("--train-holdout", train_holdout, 1),
                                  ("--max-train-users", max_train_users, 1), ("--batch-size", batch_size, 1),
                                  ("--seed", seed, 0)):
             if value < low:
@@ -64,7 +68,8 @@ class Command(BaseCommand):
             return progress_reporter(total, label, stream=self.stderr, enabled=verbose)
 
         run_settings = Settings(negatives=negatives, seed=seed, test_negatives=test_negatives,
-                                train_negatives=train_negatives, max_train_users=max_train_users)
+                                train_holdout=train_holdout, train_negatives=train_negatives,
+                                max_train_users=max_train_users)
         try:
             result = evaluate(dataset, embeddings, run_settings, progress)
         except ValueError as exc:
