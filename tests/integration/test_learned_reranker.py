@@ -95,3 +95,31 @@ def test_training_from_the_feed_log_then_recommendations_use_the_learned_reranke
 
 def first_video():
     return Video.objects.filter(embedding__isnull=False).order_by("id").values_list("id", flat=True).first()
+
+
+@pytest.fixture
+def tiny_cross_encoder(tmp_path, settings):
+    """``CROSS_ENCODER_MODEL`` set to a tiny random cross-encoder the test builds from the
+    catalog's words (see ``tests.unit.tiny_cross_encoder``)."""
+    from tests.unit.tiny_cross_encoder import build_tiny_cross_encoder
+
+    documents = list(Video.objects.values_list("document", flat=True))
+    settings.CROSS_ENCODER_MODEL = str(build_tiny_cross_encoder(tmp_path / "ce", documents + FITNESS))
+    return settings.CROSS_ENCODER_MODEL
+
+
+FITNESS = ["gym workouts and lifting weights"]
+
+
+def test_a_cross_encoder_from_a_local_path_rescores_the_head_of_the_page(catalog_db, api_client, settings,
+                                                                        tiny_cross_encoder):
+    pages = [api_client.post(URL, {"interest_texts": FITNESS, "limit": 10}, format="json").json() for _ in range(2)]
+    page = pages[0]
+    assert [s["name"] for s in page["stages"]] == ["recall", "rerank", "cross_encode", "rules", "top"]
+    assert page["stages"][2]["received"] == page["stages"][2]["kept"] == 200
+    assert all(0 <= item["parts"]["cross_encoder"] <= 1 for item in page["items"])
+    assert [i["video"] for i in pages[1]["items"]] == [i["video"] for i in page["items"]]  # deterministic
+    settings.CROSS_ENCODER_MODEL = ""
+    without = api_client.post(URL, {"interest_texts": FITNESS, "limit": 10}, format="json").json()
+    assert [s["name"] for s in without["stages"]] == ["recall", "rerank", "rules", "top"]
+    assert [i["video"] for i in without["items"]] != [i["video"] for i in page["items"]]

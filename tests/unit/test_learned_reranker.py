@@ -6,6 +6,7 @@ import pytest
 
 from algorithms.ranking.funnel import (
     CROSS_ENCODER_TOP,
+    CROSS_ENCODER_WEIGHT,
     RERANKERS,
     FunnelContext,
     InMemoryFunnelCatalog,
@@ -211,3 +212,31 @@ def test_the_cross_encoder_reorders_the_head_only():
     assert [c.id for c in head] != [c.id for c in plain[:CROSS_ENCODER_TOP]]
     assert [c.id for c in items[CROSS_ENCODER_TOP:]] == [c.id for c in plain[CROSS_ENCODER_TOP:len(items)]]
     assert "cross_encoder" not in items[CROSS_ENCODER_TOP].parts
+
+
+def test_a_real_cross_encoder_from_a_local_folder_is_called_and_reorders_deterministically(tmp_path, settings):
+    from algorithms.cross_encoder import cross_encoder_scorer
+    from tests.unit.tiny_cross_encoder import build_tiny_cross_encoder
+
+    topics = ["gym workout lifting", "street food noodles", "cat video funny", "dance music remix", "travel beach sunset"]
+    documents = {i: f"{topics[i % 5]} clip {i}" for i in range(1, 301)}
+    settings.CROSS_ENCODER_MODEL = str(build_tiny_cross_encoder(tmp_path / "ce", list(documents.values()) + ["gym"]))
+    scorer = cross_encoder_scorer()
+    calls = []
+
+    def counted(query, texts):
+        calls.append(len(texts))
+        return scorer(query, texts)
+
+    cat = catalog(n=300, documents=documents)
+    plain = run_funnel(FunnelContext(catalog=cat, query=e(0), limit=10, now=NOW))
+    pages = [run_funnel(FunnelContext(catalog=cat, query=e(0), limit=10, now=NOW, cross_encoder=counted,
+                                      query_text="gym workout")) for _ in range(2)]
+    assert calls == [CROSS_ENCODER_TOP, CROSS_ENCODER_TOP]
+    assert [c.id for c in pages[0]] == [c.id for c in pages[1]]  # deterministic
+    assert [c.id for c in pages[0]] != [c.id for c in plain]  # and it changed the order
+    parts = [c.parts["cross_encoder"] for c in pages[0]]
+    assert all(0 <= p <= 1 for p in parts) and max(parts) - min(parts) > 0.01
+    reranked = {c.id: c.score for c in run_funnel(FunnelContext(catalog=cat, query=e(0), limit=300, now=NOW))}
+    assert all(c.score == pytest.approx(reranked[c.id] + CROSS_ENCODER_WEIGHT * c.parts["cross_encoder"])
+               for c in pages[0])
