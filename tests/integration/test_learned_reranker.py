@@ -67,7 +67,8 @@ def test_the_log_labels_long_views_and_sees_only_what_came_before(catalog_db):
     assert {s.polarity for s in log.signals} <= {1, -1}
 
 
-def test_training_from_the_feed_log_then_recommendations_use_the_learned_reranker(catalog_db, api_client):
+def test_training_from_the_feed_log_then_recommendations_use_the_learned_reranker(catalog_db, api_client,
+                                                                                  admin_client):
     sessions = simulate_viewers()
     result = train_reranker.delay(seed=0).get()
     assert result["status"] == "trained", result
@@ -77,8 +78,10 @@ def test_training_from_the_feed_log_then_recommendations_use_the_learned_reranke
     assert model.features == list(FEATURES) and len(bytes(model.model)) > 1000
     assert 0 <= model.metrics["validation_auc"] <= 1 and model.metrics["validation_examples"] > 0
     print("validation AUC on the simulated feed log:", model.metrics)
+    change = admin_client.get(f"/admin/algorithms/rerankermodel/{model.pk}/change/")
+    assert change.status_code == 200 and b"validation_auc" in change.content
 
-    for body in ({"session": str(sessions[0])}, {"video_ids": [model_video() for model_video in (first_video,)]}):
+    for body in ({"session": str(sessions[0])}, {"video_ids": [first_video()]}):
         response = api_client.post(URL, {**body, "limit": 10}, format="json")
         assert response.status_code == 200, response.json()
         page = response.json()
