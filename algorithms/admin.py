@@ -33,7 +33,7 @@ from .admin_forms import (
     AlgorithmForm, CloneForm, EdgeGridFormSet, ImportBlueprintForm, MachineFormSet, StateForm, param_fieldset_lines,
 )
 from .diagram import mermaid_source
-from .models import Algorithm, Edge, SignalType, State
+from .models import Algorithm, Edge, RerankerModel, SignalType, State
 from .selectors import load_blueprint
 
 
@@ -269,3 +269,32 @@ class AlgorithmAdmin(SimpleHistoryAdmin):
         if len(payload) == 1:
             return self._json_download(next(iter(payload.values())), f"{next(iter(payload))}.json")
         return self._json_download(payload, "blueprints.json")
+
+
+@admin.register(RerankerModel)
+class RerankerModelAdmin(admin.ModelAdmin):
+    """The learned rerankers, newest first (the newest is in use). Read-only: the training job
+    (``manage.py train_reranker``) writes them; deleting the newest puts the one before it back
+    in use, or the hand-weighted reranker when none is left."""
+
+    list_display = ("id", "trained_at", "examples", "positives", "validation_auc", "similarity_auc", "library_version")
+    exclude = ("model",)
+    readonly_fields = ("trained_at", "examples", "positives", "metrics", "features", "library_version")
+
+    @admin.display(description="validation AUC")
+    def validation_auc(self, obj):
+        return _rounded(obj.metrics.get("validation_auc"))
+
+    @admin.display(description="similarity alone")
+    def similarity_auc(self, obj):
+        return _rounded(obj.metrics.get("similarity_auc"))
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+def _rounded(value):
+    return None if value is None else round(value, 3)

@@ -18,8 +18,10 @@ class RecommendationsView(APIView):
         summary="Recommend videos",
         description="Exactly one of interest_texts, video_ids (with optional negative_video_ids) or session; "
                     "optional filters and rules. The answer lists the page and the funnel's stages (recall, "
-                    "filter, recall_exact when the filters left too few, rerank, rules, top), each with what it "
-                    "received, kept and its time.",
+                    "filter, recall_exact when the filters left too few, rerank, cross_encode when a cross-encoder "
+                    "is configured, rules, top), each with what it received, kept and its time. `reranker` says "
+                    "which reranker ordered the page: `learned` (a model trained from the feed's log; `parts` are "
+                    "its features) or `hand_weighted` (before there is one).",
         request=RecommendationRequestSerializer,
         responses={
             200: RecommendationSerializer,
@@ -43,6 +45,7 @@ class RecommendationsView(APIView):
                            {"name": "rerank", "received": 200, "kept": 200, "ms": 1.2},
                            {"name": "rules", "received": 200, "kept": 200, "ms": 0.1},
                            {"name": "top", "received": 200, "kept": 1, "ms": 0.0}],
+                "reranker": "hand_weighted", "reranker_model": None,
             }),
         ],
     )

@@ -149,3 +149,32 @@ class SimulationRun(models.Model):
     def __str__(self):
         return f"simulation of {self.algorithm} ({self.status})"
 
+
+
+class RerankerModel(models.Model):
+    """A learned reranker for the partner funnel (``algorithms.ranking.learned``), trained from
+    the feed's log by ``algorithms.tasks.train_reranker``; the newest row is the one in use.
+
+    The fitted model is stored here as joblib bytes rather than as a file under the data
+    directory: every web process and replica reads the same database (they share no disk), the
+    model and its metrics are written in one transaction (no row without its file, no file
+    without its row), and a backup of the database carries it. It is a few hundred KB. Bytes
+    are only ever unpickled from this table, which only ``services.save_reranker_model`` writes.
+    """
+
+    trained_at = models.DateTimeField(auto_now_add=True)
+    examples = models.PositiveIntegerField(help_text="Labelled impressions it was trained on.")
+    positives = models.PositiveIntegerField(help_text="Of those, the ones watched long or liked.")
+    metrics = models.JSONField(default=dict, help_text="validation_auc (on held-out sessions), similarity_auc "
+                                                         "(similarity alone, same rows), train_auc, sizes, seed.")
+    features = models.JSONField(help_text="The feature names, in the model's column order.")
+    library_version = models.CharField(max_length=20, help_text="The scikit-learn version that fitted it; "
+                                                                 "another version does not load it.")
+    model = models.BinaryField(editable=False)
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self):
+        auc = self.metrics.get("validation_auc")
+        return f"reranker {self.pk} ({self.examples} examples, AUC {auc:.3f})" if auc is not None else f"reranker {self.pk}"

@@ -9,6 +9,7 @@ rebuilds the blueprint only when it changed.
 from __future__ import annotations
 
 import functools
+import threading
 import logging
 
 from . import machine, traffic
@@ -80,3 +81,38 @@ def _read_blueprint(version: int, algorithm_id: int) -> machine.Blueprint:
         initial=algorithm.initial_state,
         thresholds=algorithm.thresholds,
     )
+
+
+# The learned reranker in use: the newest stored model, unpickled once per process and kept
+# until a newer one is stored (each request reads only the newest row's id and header).
+_learned_lock = threading.Lock()
+_learned: dict[int, object] = {}
+_refused: set[int] = set()
+
+
+def current_learned_model():
+    """The newest stored reranker (``learned.LearnedModel``), or None when there is none or it
+    cannot be used here (other features, another scikit-learn version: logged once)."""
+    import sklearn
+
+    from .models import RerankerModel
+    from .ranking.learned import FEATURES, LearnedModel
+
+    header = RerankerModel.objects.order_by("-id").values_list("id", "features", "library_version").first()
+    if header is None:
+        return None
+    pk, features, version = header
+    with _learned_lock:
+        if pk in _learned:
+            return _learned[pk]
+        if pk in _refused:
+            return None
+        if tuple(features) != FEATURES or version != sklearn.__version__:
+            _refused.add(pk)
+            logger.warning("reranker %s is not used: fitted on %s with scikit-learn %s; this process has %s with %s",
+                           pk, features, version, list(FEATURES), sklearn.__version__)
+            return None
+        data = RerankerModel.objects.values_list("model", flat=True).get(pk=pk)
+        _learned.clear()
+        _learned[pk] = LearnedModel.from_bytes(data, features, pk)
+        return _learned[pk]

@@ -81,7 +81,8 @@ class RecommendedItemSerializer(serializers.Serializer):
     source = serializers.CharField(help_text='"ann" (recalled) or "sponsored"')
     similarity = serializers.FloatField(allow_null=True, help_text="cosine to the query")
     score = serializers.FloatField(allow_null=True, help_text="the reranker's score (null for sponsored videos)")
-    parts = serializers.DictField(child=serializers.FloatField(), help_text="the score's parts, each in [0, 1]")
+    parts = serializers.DictField(child=serializers.FloatField(), help_text="the score's parts, each in [0, 1]: the "
+                                  "hand-weighted reranker's, or the learned one's features; cross_encoder when one runs")
 
 
 class StageSerializer(serializers.Serializer):
@@ -94,6 +95,9 @@ class StageSerializer(serializers.Serializer):
 class RecommendationSerializer(serializers.Serializer):
     items = serializers.SerializerMethodField()
     stages = StageSerializer(many=True)
+    reranker = serializers.CharField(help_text='the rerank stage\'s reranker: "learned" (a model trained from the '
+                                               'feed\'s log) or "hand_weighted" (before there is one)')
+    reranker_model = serializers.IntegerField(allow_null=True, help_text="the learned model's id (null when hand-weighted)")
 
     def get_items(self, recommendation) -> RecommendedItemSerializer(many=True):
         return [

@@ -10,7 +10,7 @@ from simple_history.utils import bulk_create_with_history
 
 from . import machine
 from .blueprints import BlueprintError, blueprint_to_json, parse_blueprint
-from .models import Algorithm, Edge, SignalType, State
+from .models import Algorithm, Edge, RerankerModel, SignalType, State
 from .selectors import load_blueprint
 
 
@@ -116,3 +116,14 @@ def algorithm_errors(algorithm: Algorithm) -> list[str]:
 
 __all__ = ["BlueprintError", "save_blueprint", "export_blueprint", "algorithm_errors", "make_default",
            "clone_algorithm", "clear_other_defaults"]
+
+
+def save_reranker_model(trained) -> RerankerModel:
+    """Store a trained reranker (``learned.TrainedReranker``): from the next request on, the
+    partner funnel reranks with it."""
+    import sklearn
+
+    return RerankerModel.objects.create(
+        examples=trained.n_examples, positives=trained.n_positive, metrics=trained.metrics,
+        features=list(trained.model.features), library_version=sklearn.__version__, model=trained.model.to_bytes(),
+    )

@@ -183,3 +183,52 @@ def partner_session_evidence(session_id, partner: str | None, last_n: int = 100)
         (positives if polarity[kind] == POSITIVE else negatives if polarity[kind] == NEGATIVE else []).append(video)
     served = frozenset(Impression.objects.filter(session=session).values_list("video_id", flat=True))
     return SessionEvidence(list(dict.fromkeys(positives)), list(dict.fromkeys(negatives)), served)
+
+
+#: The reranker trains on at most this many of the newest labelled impressions: enough for a
+#: gradient-boosted model over ten features, and a bounded read for the nightly job.
+RERANKER_LOG_LIMIT = 200_000
+
+
+def reranker_log(limit: int = RERANKER_LOG_LIMIT):
+    """The learned reranker's training log (``algorithms.ranking.learned.RerankerLog``, its
+    catalog parts left empty): the newest ``limit`` impressions that were shown (not withdrawn)
+    and reacted to (their session has a signal on their video), each labelled 1 when one of
+    those signals is in ``LABEL_SIGNALS`` (the long view or a positive action), and every signal
+    on a video of those impressions' sessions, with its polarity in the session's algorithm."""
+    from django.db.models import Exists, OuterRef
+
+    from algorithms.ranking.learned import LABEL_SIGNALS, LoggedImpression, LoggedSignal, RerankerLog
+    from algorithms.selectors import load_blueprint
+
+    reacted = Signal.objects.filter(session=OuterRef("session"), video=OuterRef("video"))
+    impressions = list(
+        Impression.objects.filter(withdrawn=False).filter(Exists(reacted))
+        .order_by("-created_at", "-id").values_list("session_id", "video_id", "created_at")[:limit]
+    )
+    sessions = {session for session, _, _ in impressions}
+    signals = list(Signal.objects.filter(session_id__in=sessions, video__isnull=False)
+                   .values_list("session_id", "video_id", "created_at", "type", "session__algorithm_id"))
+    polarity = {algorithm: {s.name: s.polarity for s in load_blueprint(algorithm).signals}
+                for algorithm in {row[4] for row in signals}}
+    logged = [LoggedSignal(str(session), video, at.timestamp(), polarity[algorithm].get(kind, 0), kind in LABEL_SIGNALS)
+              for session, video, at, kind, algorithm in signals]
+    positive = {(s.session, s.video) for s in logged if s.positive}
+    return RerankerLog(
+        [LoggedImpression(str(session), video, at.timestamp(), int((str(session), video) in positive))
+         for session, video, at in impressions],
+        logged,
+    )
+
+
+def positive_histories(video_ids) -> dict[int, frozenset[str]]:
+    """``{video: sessions with a LABEL_SIGNALS signal on it}`` for ``video_ids`` (co-occurrence
+    at serving time; ``learned.positive_histories`` is the same over a log)."""
+    from algorithms.ranking.learned import LABEL_SIGNALS
+
+    found: dict[int, set[str]] = {}
+    rows = (Signal.objects.filter(video_id__in=list(video_ids), type__in=sorted(LABEL_SIGNALS))
+            .values_list("video_id", "session_id").distinct())
+    for video, session in rows:
+        found.setdefault(video, set()).add(str(session))
+    return {video: frozenset(sessions) for video, sessions in found.items()}

@@ -7,6 +7,7 @@
 | REDIS_URL           | unset: in-memory channel layer               |
 | CELERY_BROKER_URL   | unset: Celery tasks run eagerly in-process   |
 | EMBEDDING_MODEL     | ``all-MiniLM-L6-v2`` (bundled weights) or a local sentence-transformers path |
+| CROSS_ENCODER_MODEL | unset: no cross-encoder; else a local sentence-transformers CrossEncoder folder |
 | SECRET_KEY, DEBUG, ALLOWED_HOSTS | development-safe defaults       |
 | CORS_ALLOWED_ORIGINS | none: no browser app elsewhere may call the API |
 | LOG_FORMAT          | ``plain``, or ``json``: one JSON object a line |
@@ -247,6 +248,11 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 # else must be a local sentence-transformers folder producing EMBEDDING_DIM-dimension vectors.
 EMBEDDING_MODEL = os.environ.get("EMBEDDING_MODEL", "all-MiniLM-L6-v2")
 EMBEDDING_DIM = 384
+# A local CrossEncoder folder that rescores the head of each recommendation page
+# (algorithms.cross_encoder); none ships, so it is off unless set.
+CROSS_ENCODER_MODEL = os.environ.get("CROSS_ENCODER_MODEL", "").strip()
+if CROSS_ENCODER_MODEL and not (Path(CROSS_ENCODER_MODEL) / "config.json").is_file():
+    raise RuntimeError(f"CROSS_ENCODER_MODEL={CROSS_ENCODER_MODEL!r} is not a local model folder (no config.json)")
 
 # --- DRF ------------------------------------------------------------------------------------
 REST_FRAMEWORK = {

@@ -6,6 +6,7 @@ explore, fill), each timed; batch types map to the builders that chain them
 signals. Everything takes arrays and dataclasses and reaches the catalog only through the
 ``Catalog`` protocol, so it is tested without a database.
 """
+from . import learned  # noqa: F401 -- registers the funnel's learned reranker (and the funnel's stages)
 from .builders import BATCH_TYPES, BIASED, BUILDERS, PERSONALIZED, RANDOM, SAMPLED, build_batch
 from .candidates import SOURCE_ANN, SOURCE_BIAS, SOURCE_EXPLORE, SOURCE_RANDOM, SOURCE_TOPIC, Candidate
 from .catalog import Catalog, InMemoryCatalog

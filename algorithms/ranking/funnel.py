@@ -10,7 +10,11 @@
   filters in the search itself, so a page is short only when too few videos match;
 - ``rerank``: scores and orders them with the reranker named in the context (``RERANKERS``;
   ``hand_weighted`` by default: the hand-set ``RERANK_WEIGHTS``), each item keeping its score's
-  parts; a learned reranker registers under another name and is picked by name;
+  parts; the learned reranker (``learned``, ``algorithms.ranking.learned``) is picked by name;
+- ``cross_encode``: only when the context carries a cross-encoder and a query text: the first
+  ``CROSS_ENCODER_TOP`` are scored again as (query text, video document) pairs, the score gains
+  ``CROSS_ENCODER_WEIGHT`` times that (part ``cross_encoder``, in [0, 1]) and they are ordered
+  again; the rest stay below them, as they were;
 - ``rules``: at most ``creator_quota`` videos per creator, then sponsored videos at their
   positions;
 - ``top``: the first ``limit``.
@@ -22,6 +26,7 @@ exact numpy implementation (tests), ``algorithms.recommendations`` the database'
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from collections import Counter
@@ -58,6 +63,13 @@ RERANK_WEIGHTS: Mapping[str, float] = {
 
 SOURCE_SPONSORED = "sponsored"
 
+#: The cross-encoder reads this many of the reranked candidates: it costs a transformer pass per
+#: pair, so only the head of the list, where the page is made, is worth it.
+CROSS_ENCODER_TOP = 50
+#: What a cross-encoder's part (in [0, 1]) adds to the reranker's score: half the weight of the
+#: similarity to the query, so it reorders near-ties without overruling the reranker.
+CROSS_ENCODER_WEIGHT = 0.5
+
 
 @dataclass(frozen=True)
 class VideoFacts:
@@ -72,6 +84,8 @@ class VideoFacts:
     plays: int = 0
     hashtags: frozenset[str] = frozenset()
     creator_affinity: float | None = None
+    likes: int = 0
+    duration_s: int = 0
 
 
 @dataclass(frozen=True)
@@ -133,6 +147,13 @@ class FunnelCatalog(Protocol):
     def facts(self, ids: Sequence[int], query: np.ndarray) -> dict[int, VideoFacts]:
         """``VideoFacts`` of ``ids`` (``creator_affinity`` against ``query``)."""
 
+    def co_occurrence(self, positives: Sequence[int], ids: Sequence[int], session: str | None) -> np.ndarray:
+        """For each of ``ids``, its co-occurrence with ``positives`` in other viewers' histories
+        (``learned.co_occurrence``), the histories of ``session`` left out."""
+
+    def documents(self, ids: Sequence[int]) -> dict[int, str]:
+        """The embedded documents of ``ids`` (what a cross-encoder reads)."""
+
 
 @dataclass(frozen=True)
 class StageCount:
@@ -146,7 +167,14 @@ class StageCount:
 class FunnelContext:
     """One recommendation request. ``query`` is the unit query vector; ``negatives`` the vectors
     of the videos the partner said no to; ``exclude`` ids never recommended; ``now`` in epoch
-    seconds (freshness and ``fresh_within_days`` count from it)."""
+    seconds (freshness and ``fresh_within_days`` count from it).
+
+    What the learned reranker reads besides: ``positives`` (the vectors of the viewer's liked or
+    long-watched videos, newest first) and their ``positive_ids``, the ``session`` they come from
+    (left out of co-occurrence), the viewer's ``language`` and ``learned_model`` (anything with
+    ``score(features) -> probabilities``). ``cross_encoder(query_text, documents) -> scores in
+    [0, 1]`` and ``query_text`` switch the ``cross_encode`` stage on.
+    """
 
     catalog: FunnelCatalog
     query: np.ndarray
@@ -157,6 +185,13 @@ class FunnelContext:
     filters: Filters = field(default_factory=Filters)
     rules: Rules = field(default_factory=Rules)
     reranker: str = "hand_weighted"
+    positives: np.ndarray | None = None
+    positive_ids: tuple[int, ...] = ()
+    session: str | None = None
+    language: str | None = None
+    learned_model: object | None = None
+    cross_encoder: Callable[[str, list[str]], np.ndarray] | None = None
+    query_text: str | None = None
     facts: dict[int, VideoFacts] = field(default_factory=dict)
     stages: list[StageCount] = field(default_factory=list)
 
@@ -200,6 +235,8 @@ def run_funnel(context: FunnelContext) -> list[Candidate]:
         if len(candidates) < context.needed():
             candidates = run_stage("recall_exact", context, candidates)
     candidates = run_stage("rerank", context, candidates)
+    if context.cross_encoder is not None and context.query_text:
+        candidates = run_stage("cross_encode", context, candidates)
     candidates = run_stage("rules", context, candidates)
     return run_stage("top", context, candidates)
 
@@ -232,6 +269,24 @@ def recall_exact(context: FunnelContext, candidates: Sequence[Candidate]) -> lis
 @funnel_stage("rerank")
 def rerank(context: FunnelContext, candidates: Sequence[Candidate]) -> list[Candidate]:
     return RERANKERS[context.reranker](context, candidates)
+
+
+@funnel_stage("cross_encode")
+def cross_encode(context: FunnelContext, candidates: Sequence[Candidate]) -> list[Candidate]:
+    """The first ``CROSS_ENCODER_TOP`` ordered again with the cross-encoder's part added (see the
+    module's docstring); the others follow unchanged."""
+    head, tail = list(candidates[:CROSS_ENCODER_TOP]), list(candidates[CROSS_ENCODER_TOP:])
+    if not head:
+        return []
+    documents = context.catalog.documents([c.id for c in head])
+    relevance = np.clip(np.asarray(context.cross_encoder(context.query_text, [documents.get(c.id, "") for c in head]),
+                                   dtype=np.float64).reshape(-1), 0.0, 1.0)
+    rescored = [
+        Candidate(c.id, c.similarity, c.source, float((c.score or 0.0) + CROSS_ENCODER_WEIGHT * r),
+                  {**c.parts, "cross_encoder": float(r)}, c.creator)
+        for c, r in zip(head, relevance)
+    ]
+    return sorted(rescored, key=lambda c: (-c.score, c.id)) + tail
 
 
 @funnel_stage("rules")
@@ -310,10 +365,15 @@ def query_vector(vectors: np.ndarray) -> np.ndarray:
 
 
 class InMemoryFunnelCatalog:
-    """An exact, numpy-backed ``FunnelCatalog``: ``facts`` is ``{id: VideoFacts}`` and
-    ``creator_vectors`` ``{creator: vector}`` (affinity is None for creators without one)."""
+    """An exact, numpy-backed ``FunnelCatalog``: ``facts`` is ``{id: VideoFacts}``,
+    ``creator_vectors`` ``{creator: vector}`` (affinity is None for creators without one),
+    ``histories`` ``{video: sessions that watched it long or liked it}`` and ``documents``
+    ``{video: text}``."""
 
-    def __init__(self, ids, vectors, facts: Mapping[int, VideoFacts], creator_vectors: Mapping[int, np.ndarray] | None = None):
+    def __init__(self, ids, vectors, facts: Mapping[int, VideoFacts], creator_vectors: Mapping[int, np.ndarray] | None = None,
+                 histories: Mapping[int, frozenset] | None = None, documents: Mapping[int, str] | None = None):
+        self._histories = dict(histories or {})
+        self._documents = dict(documents or {})
         self._ids = np.asarray(ids, dtype=np.int64)
         self._vectors = normalize_rows(vectors)
         self._row = {int(item): row for row, item in enumerate(self._ids)}
@@ -336,5 +396,13 @@ class InMemoryFunnelCatalog:
             f = self._facts[int(i)]
             creator_vector = self._creator_vectors.get(f.creator)
             affinity = None if creator_vector is None else float(creator_vector @ normalize(query))
-            found[int(i)] = VideoFacts(f.creator, f.language, f.followers, f.created_at, f.plays, f.hashtags, affinity)
+            found[int(i)] = dataclasses.replace(f, creator_affinity=affinity)
         return found
+
+    def co_occurrence(self, positives, ids, session):
+        from .learned import co_occurrence
+
+        return co_occurrence(self._histories, positives, ids, session)
+
+    def documents(self, ids):
+        return {int(i): self._documents.get(int(i), "") for i in ids}
