@@ -25,6 +25,11 @@ use cases publish every applied signal and served batch there, whichever transpo
 and the socket forwards them as ``state`` frames, but those it caused itself (its own events'
 acks and batches already told its tab).
 
+Backpressure: each event holds one of the process's slots (``tokfeed.capacity``) from its
+arrival until its ack, revised cards and refill are sent; past ``MAX_INFLIGHT`` it is refused at
+once with a retryable ``overloaded`` error frame carrying ``retry_after_ms``, and the client sends
+the same event again after that delay.
+
 ``MonitorConsumer`` (``/ws/admin/monitor/``, staff only) forwards the monitor group's events to
 the admin's live monitor as table rows for htmx to insert.
 """
@@ -34,6 +39,7 @@ import asyncio
 import collections
 import contextlib
 import logging
+import time
 from concurrent.futures import ThreadPoolExecutor
 from types import SimpleNamespace
 
@@ -43,8 +49,9 @@ from django.contrib import auth
 from django.db import close_old_connections
 from django.template.loader import render_to_string
 
+from tokfeed.capacity import CAPACITY
 from tokfeed.channel_layer import CHANNEL_LAYER_HEALTH
-from tokfeed.errors import ServiceError
+from tokfeed.errors import Overloaded, ServiceError
 
 from . import events, selectors
 from .client_events import InvalidEvent, parse_event
@@ -116,6 +123,7 @@ OWN_EVENTS_REMEMBERED = 256
 class FeedConsumer(AsyncWebsocketConsumer):
     session_id: str | None = None
     group: str | None = None
+    refusing_until = 0.0  # time.monotonic() until which this socket's events are refused (overloaded)
 
     async def connect(self):
         session_id = await in_worker_thread(_feed_session_of)(self.scope["session"])
@@ -158,6 +166,28 @@ class FeedConsumer(AsyncWebsocketConsumer):
         except InvalidEvent as exc:
             await self._send_frame(events.error_frame(exc.event_id, exc.message, exc.field, code=exc.code))
             return
+        if (refusal := self._refuse_past_capacity()) is not None:
+            await self._send_frame(events.service_error_frame(event.event_id, refusal))
+            return
+        try:
+            await self._handle(event)
+        finally:
+            CAPACITY.release()
+
+    def _refuse_past_capacity(self) -> Overloaded | None:
+        """Take one of the process's slots for this event, or the refusal to send at once.
+
+        A socket refused once refuses every event it sends until that delay has passed: the
+        client holds its outbox back as long, then resends it in order, so events sent before
+        it heard of the refusal are not applied before the refused one."""
+        now = time.monotonic()
+        if now >= self.refusing_until and CAPACITY.try_acquire():
+            return None
+        refusal = CAPACITY.refusal("websocket")
+        self.refusing_until = max(self.refusing_until, now + refusal.retry_after_ms / 1000)
+        return refusal
+
+    async def _handle(self, event):
         # Remembered before it is applied: the stream's news of it is handled after this returns
         # (a consumer handles its messages one at a time), so it always finds it here.
         self.own_events.append(str(event.event_id))
@@ -174,7 +204,7 @@ class FeedConsumer(AsyncWebsocketConsumer):
         except Exception:
             logger.exception("feed event %s on session %s failed", event.event_id, self.session_id)
             await self._send_frame(events.error_frame(event.event_id, "server error; send it again", code="error",
-                                                      retry=True))
+                                                      retry_after_ms=events.SERVER_ERROR_RETRY_MS))
             return
         await self._send_frame(ack)
         if event.type == "view" and not ack["duplicate"]:
@@ -212,7 +242,7 @@ class FeedConsumer(AsyncWebsocketConsumer):
         except Exception:
             logger.exception("serving the batch after %s on session %s failed", event.batch, self.session_id)
             await self._send_frame(events.error_frame(event.event_id, "could not serve the next batch", code="error",
-                                                      retry=True))
+                                                      retry_after_ms=events.SERVER_ERROR_RETRY_MS))
             return
         if number not in self.batches_sent:
             self.batches_sent.add(number)

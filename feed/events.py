@@ -3,9 +3,11 @@
 Server frames (DESIGN.md, "Websocket protocol"):
 - ``{"type": "ack", "event_id", "signal", "state", "duplicate"}`` for every applied event;
   a resent ``event_id`` is acknowledged as it was first applied, and changes nothing;
-- ``{"type": "error", "event_id" (or null), "error", "field", "code", "retry"}``: ``retry``
-  true means the event was not applied and may be sent again, false that it never will be;
-  ``code`` is machine-readable (the API's codes: ``invalid``, ``too_large``, ``busy``...);
+- ``{"type": "error", "event_id" (or null), "error", "field", "code", "retry", "retry_after_ms"}``:
+  ``retry`` true means the event was not applied and may be sent again (the same event, the same
+  ``event_id``) after ``retry_after_ms``; false (and ``retry_after_ms`` null) that it never will
+  be; ``code`` is machine-readable (the API's codes: ``invalid``, ``too_large``, ``busy``,
+  ``overloaded``...);
 - ``{"type": "state", "state", "signal"}``: a change made from another tab or device;
 - the next batch as HTML: the cards inside ``<div id="feed-cards" hx-swap-oob="beforeend">``
   for htmx to append, plus the overlay's state swapped out of band;
@@ -32,15 +34,20 @@ def ack_frame(event_id, signal: str | None, state: str | None, duplicate: bool =
     return {"type": "ack", "event_id": str(event_id), "signal": signal, "state": state, "duplicate": duplicate}
 
 
+#: The retry delay of a server error: the same event may well succeed when sent again.
+SERVER_ERROR_RETRY_MS = 1000
+
+
 def error_frame(event_id, error: str, field: str | None = None, *, code: str = "invalid",
-                retry: bool = False) -> dict:
+                retry_after_ms: int | None = None) -> dict:
+    """An error frame; retryable (``retry``) when given the delay after which to send it again."""
     return {"type": "error", "event_id": str(event_id) if event_id else None, "error": error, "field": field,
-            "code": code, "retry": retry}
+            "code": code, "retry": retry_after_ms is not None, "retry_after_ms": retry_after_ms}
 
 
 def service_error_frame(event_id, exc: ServiceError) -> dict:
     """The frame for a use case's refusal: retryable when the error says when to come back."""
-    return error_frame(event_id, exc.message, exc.field, code=exc.code, retry=exc.retry_after is not None)
+    return error_frame(event_id, exc.message, exc.field, code=exc.code, retry_after_ms=exc.retry_after_ms)
 
 
 def dumps(frame: dict) -> str:

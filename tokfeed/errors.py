@@ -8,7 +8,8 @@ transport maps it the same way, from its attributes alone: the API through
 - ``field``: the input at fault, if any;
 - ``code``: machine-readable, stable;
 - ``status``: the HTTP status it stands for;
-- ``retry_after``: seconds after which the same request may succeed (None: it never will).
+- ``retry_after``: seconds after which the same request may succeed (None: it never will);
+  ``retry_after_ms`` the same in milliseconds (the websocket's frames say it that finely).
 """
 from __future__ import annotations
 
@@ -24,6 +25,10 @@ class ServiceError(Exception):
         if code is not None:
             self.code = code
 
+    @property
+    def retry_after_ms(self) -> int | None:
+        return None if self.retry_after is None else self.retry_after * 1000
+
 
 class NotFound(ServiceError):
     status = 404
@@ -36,3 +41,29 @@ class Busy(ServiceError):
     status = 503
     code = "busy"
     retry_after = 1
+
+
+class Overloaded(ServiceError):
+    """This process is at its capacity (``tokfeed.capacity``): nothing was done; send the same
+    request again after ``retry_after_ms``. Refused at once, so a client waits for the retry
+    delay it is told rather than in a queue nobody sees."""
+
+    status = 503
+    code = "overloaded"
+
+    def __init__(self, retry_after_ms: int):
+        super().__init__("the server is at capacity: nothing was done; send it again after the delay given")
+        self._retry_after_ms = retry_after_ms
+        self.retry_after = max(1, -(-retry_after_ms // 1000))  # HTTP's Retry-After: whole seconds, rounded up
+
+    @property
+    def retry_after_ms(self) -> int:
+        return self._retry_after_ms
+
+
+class Unavailable(ServiceError):
+    """No database connection came in time (``tokfeed.unavailable``): nothing was done."""
+
+    status = 503
+    code = "unavailable"
+    retry_after = 2

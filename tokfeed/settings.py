@@ -149,6 +149,9 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "tokfeed.security.ContentSecurityPolicyMiddleware",
     "tokfeed.unavailable.PoolExhaustedMiddleware",
+    # Past the process's capacity, /api/ and the feed's HTTP fallback are refused (503) before any
+    # database work (a session's lookup included).
+    "tokfeed.unavailable.CapacityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -213,6 +216,14 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # retryable "busy" answer, and other sessions are not held up behind it.
 FEED_LOCK_TIMEOUT_MS = env_int("FEED_LOCK_TIMEOUT_MS", 2000)
 FEED_STATEMENT_TIMEOUT_MS = env_int("FEED_STATEMENT_TIMEOUT_MS", 5000)
+
+# Backpressure (tokfeed/capacity.py): each worker process applies at most MAX_INFLIGHT feed events
+# and API / HTTP-fallback requests at once; more are refused at once with a retryable error whose
+# delay is OVERLOAD_RETRY_AFTER_MS times a random factor in [1, 2). A process runs Python on about
+# one core, so with ~12 ms of CPU per event, 8 in flight keep an admitted event's wait near 100 ms
+# at worst (DEPLOY.md, "Capacity"). 0: no limit.
+MAX_INFLIGHT = env_int("MAX_INFLIGHT", 8)
+OVERLOAD_RETRY_AFTER_MS = env_int("OVERLOAD_RETRY_AFTER_MS", 500)
 
 # --- Channels -------------------------------------------------------------------------------
 REDIS_URL = os.environ.get("REDIS_URL", "")

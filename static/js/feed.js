@@ -12,6 +12,10 @@
  * - With no websocket (unsupported, ?transport=http, or down for FALLBACK_AFTER_MS), the outbox is
  *   POSTed to /feed/events/ one event at a time (CSRF header), and the next batch comes by an htmx
  *   POST to /feed/batch/. Both ways may deliver the same event: that is safe, see above.
+ * - Backpressure: a retryable error frame (an "overloaded" server, a "busy" session) says when to
+ *   send the event again (retry_after_ms); over HTTP a 503/429 says it with Retry-After. Until
+ *   then nothing more is sent: the outbox (the refused event first, new ones after it) waits, and
+ *   goes out again in order, with the same event ids, so every event is applied exactly once.
  * - A socket counts as up only once it has stayed open for STABLE_AFTER_MS or brought a frame: one
  *   that opens and closes again at once (a server that accepts, then fails) does not reset the
  *   fallback's clock, so the feed moves to HTTP instead of flapping; the ws extension keeps
@@ -108,6 +112,14 @@
   let httpBusy = false;
   let httpRetryMs = 500;
   let flushTimer = null;
+  let holdUntil = 0;            // Date.now() before which nothing is sent: the server asked for a delay
+
+  // The server's retry delay, honoured: nothing is sent before it has passed.
+  function holdFor(delayMs) {
+    holdUntil = Math.max(holdUntil, Date.now() + delayMs);
+    feed.dataset.holdUntil = String(holdUntil);
+    scheduleFlush(holdUntil - Date.now());
+  }
 
   function usingHttp() {
     if (socket) return false;
@@ -120,6 +132,10 @@
 
   function flush() {
     feed.dataset.transport = transport();
+    if (Date.now() < holdUntil) {
+      scheduleFlush(holdUntil - Date.now());
+      return;
+    }
     if (socket) {
       for (const event of outbox) {
         if (!inFlight.has(event.event_id)) sendOnSocket(withRefill(event));
@@ -172,8 +188,16 @@
       const frame = await response.json().catch(() => null);
       if (frame) handleFrame(frame);
       httpBusy = false;
-      // Acked, or refused for good: on to the next. Anything else is tried again later.
-      if (outbox.includes(event)) throw new Error("HTTP " + response.status);
+      // Acked, or refused for good: on to the next. Anything else is tried again later: after the
+      // server's Retry-After when it gave one (503 overloaded or unavailable, 429), else with backoff.
+      if (outbox.includes(event)) {
+        const retryAfterS = Number(response.headers.get("Retry-After"));
+        if (retryAfterS > 0) {
+          holdFor(retryAfterS * 1000);
+          return;
+        }
+        throw new Error("HTTP " + response.status);
+      }
       httpRetryMs = 500;
       flush();
     } catch (_) {
@@ -189,7 +213,12 @@
       target: list, swap: "beforeend", values: { after: lastBatch }, headers: { "X-CSRFToken": csrfToken },
     }).catch(() => { requestedAfter = null; });
   }
-  document.body.addEventListener("htmx:responseError", () => { requestedAfter = null; });
+  document.body.addEventListener("htmx:responseError", (e) => {
+    requestedAfter = null;
+    const xhr = e.detail && e.detail.xhr;
+    const retryAfterS = xhr ? Number(xhr.getResponseHeader("Retry-After")) : 0;
+    if (retryAfterS > 0) holdFor(retryAfterS * 1000);  // the refill is asked for again after it
+  });
   document.body.addEventListener("htmx:sendError", () => { requestedAfter = null; scheduleFlush(httpRetryMs); });
 
   let openSocket = null;  // the WebSocket behind `socket`: a replaced one's late close is ignored
@@ -251,9 +280,11 @@
       // Not applied. A retryable error is sent again later; any other never will succeed.
       if (frame.event_id && !frame.retry) settle(frame.event_id);
       if (frame.event_id && frame.retry) {
-        inFlight.delete(frame.event_id);
+        // Every event sent after it is refused too until the delay has passed (the server keeps
+        // their order so): all are sent again then, in order.
+        inFlight.clear();
         requestedAfter = null;  // a refused refill is asked for again with the next event
-        scheduleFlush(1000);
+        holdFor(frame.retry_after_ms > 0 ? frame.retry_after_ms : 1000);
       }
       if (window.console) console.warn("tokfeed:", frame.error);
     }

@@ -1,6 +1,9 @@
 """The feed in a real browser: watch time becomes signals, the feed refills, nothing is lost offline."""
+import json
+import re
 import shutil
 import subprocess
+import time
 
 import pytest
 from playwright.sync_api import expect
@@ -281,4 +284,57 @@ def test_leaving_a_card_revises_the_later_cards_but_never_the_one_on_screen(feed
     assert dom_cards(page)[4] == ("card-1-4", 999_003)
     move_on(page, 3)
     move_on(page, 4)  # the swapped-in card becomes current when it is on screen
+    assert errors == []
+
+
+class OverloadedOnce:
+    """The page's socket through the test, which answers the page's first view as an overloaded
+    server would (not forwarding it) and notes when each view reaches the server."""
+
+    RETRY_AFTER_MS = 1500
+
+    def __init__(self, context):
+        self.refused_at: float | None = None
+        self.refused_id: str | None = None
+        self.views: list[tuple[float, str]] = []  # (when forwarded, event_id), in order
+        context.route_web_socket("**/ws/feed/", self._route)
+
+    def _route(self, page_side):
+        server_side = page_side.connect_to_server()
+
+        def from_page(message):
+            event = json.loads(message)
+            if event.get("type") == "view" and self.refused_id is None:
+                self.refused_id, self.refused_at = event["event_id"], time.monotonic()
+                page_side.send(json.dumps({
+                    "type": "error", "event_id": event["event_id"], "error": "at capacity", "field": None,
+                    "code": "overloaded", "retry": True, "retry_after_ms": self.RETRY_AFTER_MS}))
+                return
+            if event.get("type") == "view":
+                self.views.append((time.monotonic(), event["event_id"]))
+            server_side.send(message)
+
+        page_side.on_message(from_page)
+        server_side.on_message(page_side.send)
+
+
+def test_an_overloaded_answer_holds_the_outbox_then_resends_the_same_events_in_order(feed_server, browser_context):
+    socket = OverloadedOnce(browser_context)
+    page, errors = open_feed(browser_context, feed_server + "/")
+    feed = page.locator("#feed")
+    expect(feed).to_have_attribute("data-transport", "ws")
+    session = FeedSession.objects.get()
+    viewed = [card_video(page, 0), card_video(page, 1)]
+    move_on(page, 1)  # its view is refused: the page holds it...
+    expect(feed).to_have_attribute("data-hold-until", re.compile(r"\d+"))
+    move_on(page, 2)  # ...and the next view waits behind it
+    expect(feed).to_have_attribute("data-pending", "0", timeout=30_000)
+
+    # Both reached the server after the delay, the refused one first, with its own event id.
+    assert socket.refused_id is not None
+    (first_at, first_id), (_, second_id) = socket.views[:2]
+    assert first_id == socket.refused_id and second_id != first_id
+    assert first_at - socket.refused_at >= OverloadedOnce.RETRY_AFTER_MS / 1000
+    signals = list(Signal.objects.filter(session=session).order_by("id").values_list("event_id", "video_id"))
+    assert [(str(e), v) for e, v in signals] == [(first_id, viewed[0]), (second_id, viewed[1])]
     assert errors == []

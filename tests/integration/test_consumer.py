@@ -5,7 +5,9 @@ The consumer does its database work in worker threads, which see only committed 
 tests are transactional and bring their own small catalog (``small_catalog``). pytest-asyncio is
 not a dependency: each test drives its coroutine with ``async_to_sync``.
 """
+import asyncio
 import copy
+import json
 import logging
 import os
 import re
@@ -387,3 +389,68 @@ def test_with_the_channel_layer_down_sockets_are_refused_and_one_error_is_logged
     errors = [r for r in caplog.records if r.name == "tokfeed.channel_layer" and r.levelname == "ERROR"]
     assert len(errors) == 1 and "channel layer is unreachable" in errors[0].getMessage()
     consumers.CHANNEL_LAYER_HEALTH.worked()
+
+
+def test_past_its_capacity_the_socket_refuses_at_once_and_the_resent_event_is_applied_once(viewer, settings):
+    """Backpressure: with one slot, held by an event waiting on its session's lock, another
+    viewer's event is refused at once (the held one is still held) with a retry delay; the
+    same event resent once the slot is free is applied, and only once."""
+    settings.MAX_INFLIGHT = 1
+    # Long enough that the later event below, sent once the slot is free, still falls in the
+    # refused socket's delay, however slow this shared machine is.
+    settings.OVERLOAD_RETRY_AFTER_MS = 2000
+    settings.FEED_LOCK_TIMEOUT_MS = 120_000
+    session, videos, cookie = viewer
+    other, other_cookie = _second_viewer()
+    other_video = other.impressions.first().video_id
+    held, refused_event, later_event = _view(videos[0]), _view(other_video), _view(other_video, watched_ms=1000)
+    holder = _lock_session_row(session.pk)
+
+    async def scenario():
+        tab, other_tab = socket(OUR_ORIGIN, cookie), socket(OUR_ORIGIN, other_cookie)
+        assert (await tab.connect(timeout=TIMEOUT))[0]
+        assert (await other_tab.connect(timeout=TIMEOUT))[0]
+        await tab.send_json_to(held)  # takes the one slot, and waits for the locked row
+        while consumers.CAPACITY.in_flight < 1:
+            await asyncio.sleep(0.01)
+        await other_tab.send_json_to(refused_event)
+        refused = await other_tab.receive_json_from(timeout=TIMEOUT)
+        still_held = await tab.receive_nothing(timeout=0.1)
+        holder.rollback()  # the held work ends: its ack, and the slot is free
+        held_ack = await _next_json_frame(tab)
+        # Sent before the refused one came again: refused too, though a slot is free (order kept).
+        await other_tab.send_json_to(later_event)
+        also_refused = await _next_json_frame(other_tab)
+        await asyncio.sleep(also_refused["retry_after_ms"] / 1000)  # as the client waits
+        acks = []
+        for event in (refused_event, later_event, refused_event):  # the outbox in order, then a late repeat
+            await other_tab.send_json_to(event)
+            acks.append(await _next_json_frame(other_tab))
+        for t in (tab, other_tab):
+            await t.disconnect()
+        return refused, still_held, held_ack, also_refused, acks
+
+    try:
+        refused, still_held, held_ack, also_refused, acks = async_to_sync(scenario)()
+    finally:
+        holder.close()
+    assert still_held  # the refusal came while the slot's work was still waiting
+    for frame, event in ((refused, refused_event), (also_refused, later_event)):
+        assert (frame["type"], frame["event_id"], frame["code"], frame["retry"]) == (
+            "error", event["event_id"], "overloaded", True)
+        assert 2000 <= frame["retry_after_ms"] < 4000
+    assert (held_ack["type"], held_ack["signal"]) == ("ack", "HIGH_ATTN")
+    assert [(a["type"], a["event_id"], a.get("duplicate")) for a in acks] == [
+        ("ack", refused_event["event_id"], False), ("ack", later_event["event_id"], False),
+        ("ack", refused_event["event_id"], True)]
+    # Applied once each, in the order sent.
+    assert list(Signal.objects.filter(session=other).order_by("id").values_list("event_id", "type")) == [
+        (uuid.UUID(refused_event["event_id"]), "HIGH_ATTN"), (uuid.UUID(later_event["event_id"]), "SKIP")]
+    assert consumers.CAPACITY.in_flight == 0
+
+
+async def _next_json_frame(tab) -> dict:
+    """The next JSON frame (an ack or an error), past any HTML (revised cards, if the ranking changed)."""
+    while not (frame := await tab.receive_from(timeout=TIMEOUT)).startswith("{"):
+        pass
+    return json.loads(frame)

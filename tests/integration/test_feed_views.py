@@ -183,3 +183,34 @@ def test_the_fallback_serves_the_next_batch_once(catalog_db, client):
     assert feed_session(client).batch_count == 2
     for bad in ("x", "²", "1" * 40):
         assert client.post("/feed/batch/", {"after": bad}).status_code == 400, bad
+
+
+def test_past_its_capacity_the_fallback_and_the_api_answer_503_with_retry_after(catalog_db, client, settings):
+    """Backpressure over HTTP: with the process's one slot held by other work, the fallback and
+    the API are refused at once with the one 503 contract (Retry-After, code "overloaded"),
+    nothing applied; the page, health and metrics still answer; the event resent is applied once."""
+    from tests.conftest import partner_client
+    from tokfeed.capacity import CAPACITY
+
+    settings.MAX_INFLIGHT = 1
+    served = {p: v for _, p, v in cards(client.get("/?algorithm=seed-default").content.decode())}
+    partner = partner_client("overloaded")
+    event = {"type": "view", "event_id": str(uuid.uuid4()), "video": served[0], "watched_ms": 16000}
+    csrf = {"X-CSRFToken": client.cookies["csrftoken"].value}
+    with CAPACITY.slot("test"):  # another request's work, in flight
+        refused = [post_event(client, **event), client.post("/feed/batch/", {"after": 1}, headers=csrf),
+                   partner.get("/api/v1/videos/")]
+        assert [client.get(path).status_code for path in ("/", "/healthz")] == [200, 200]
+    for response in refused:
+        assert response.status_code == 503 and int(response["Retry-After"]) >= 1
+        assert response.json() == {"error": response.json()["error"], "field": None, "code": "overloaded",
+                                   "details": None}
+    assert not Signal.objects.filter(event_id=event["event_id"]).exists()
+    assert feed_session(client).batch_count == 1
+
+    resent = post_event(client, **event)  # the same event, after the delay
+    assert resent.status_code == 200 and resent.json()["signal"] == "HIGH_ATTN" and resent.json()["duplicate"] is False
+    assert post_event(client, **event).json()["duplicate"] is True
+    assert Signal.objects.filter(event_id=event["event_id"]).count() == 1
+    assert partner.get("/api/v1/videos/").status_code == 200
+    assert CAPACITY.in_flight == 0

@@ -28,3 +28,41 @@ def test_an_exhausted_pool_is_answered_503_with_retry_after():
 def test_other_database_errors_are_left_alone():
     middleware = PoolExhaustedMiddleware(lambda request: None)
     assert middleware.process_exception(RequestFactory().get("/"), OperationalError("server closed the connection")) is None
+
+
+def test_past_capacity_a_request_is_refused_at_once_and_a_slot_is_given_back_after_each(settings):
+    from tokfeed.capacity import CAPACITY
+    from tokfeed.unavailable import CapacityMiddleware
+
+    settings.MAX_INFLIGHT = 2
+    settings.OVERLOAD_RETRY_AFTER_MS = 1500
+    seen = []
+    middleware = CapacityMiddleware(lambda request: seen.append(CAPACITY.in_flight) or "served")
+    request = RequestFactory().post("/feed/events/")
+    assert middleware(request) == "served" and seen == [1] and CAPACITY.in_flight == 0
+    with CAPACITY.slot("test"), CAPACITY.slot("test"):
+        refused = middleware(request)
+        assert middleware(RequestFactory().get("/healthz")) == "served"  # not admission-controlled
+    assert refused.status_code == 503 and refused["Retry-After"] in ("2", "3")  # 1.5-3 s, rounded up
+    assert b'"code": "overloaded"' in refused.content
+    assert CAPACITY.in_flight == 0
+
+    settings.MAX_INFLIGHT = 0  # no limit
+    with CAPACITY.slot("test"), CAPACITY.slot("test"), CAPACITY.slot("test"):
+        assert middleware(request) == "served"
+
+
+def test_a_failing_request_gives_its_slot_back(settings):
+    from tokfeed.capacity import CAPACITY
+    from tokfeed.unavailable import CapacityMiddleware
+
+    settings.MAX_INFLIGHT = 1
+
+    def fails(request):
+        raise RuntimeError("boom")
+
+    try:
+        CapacityMiddleware(fails)(RequestFactory().post("/api/v1/videos/"))
+    except RuntimeError:
+        pass
+    assert CAPACITY.in_flight == 0

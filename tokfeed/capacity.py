@@ -1,0 +1,87 @@
+"""Backpressure: each worker process does at most ``MAX_INFLIGHT`` units of work at once, and
+refuses more at once with a retryable ``Overloaded`` rather than queueing it.
+
+A unit of work is one feed event on the websocket (applied, its cards revised, its refill
+served: everything up to the next message of that socket) or one request to the HTTP fallback
+(``/feed/events/``, ``/feed/batch/``) or the API (``/api/``). Admission never waits: a unit
+either takes a slot or is refused, and the client is told when to send the same thing again
+(``retry_after_ms``: ``OVERLOAD_RETRY_AFTER_MS`` times a random factor in [1, 2), so clients
+refused together do not come back together). The event ids make the resend safe: an event is
+applied once, however often it is sent.
+
+Why a count of work in flight, not a queue's wait time: by Little's law a process that completes
+``X`` units a second with ``L`` in flight keeps each ``L / X`` seconds, so bounding ``L`` bounds
+the time an admitted event waits for its ack, and it is known the moment an event arrives, with
+no clock to read and nothing to tune per request. The work is mostly Python under one GIL, so a
+process's throughput is about one core's, whatever its threads (DEPLOY.md, "Capacity", sizes it).
+
+The count is per process (each uvicorn worker has its own): slots are taken and given back from
+the event loop and from worker threads, hence the lock. ``MAX_INFLIGHT`` 0 turns it off.
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+import random
+import threading
+
+from django.conf import settings
+from django.http import HttpRequest
+from prometheus_client import Counter
+
+from .errors import Overloaded
+
+logger = logging.getLogger(__name__)
+
+#: Paths whose requests take a slot (prefixes). Pages, static files, health and metrics do not:
+#: a probe or an operator must get through an overloaded process.
+ADMITTED_PATHS = ("/api/", "/feed/events/", "/feed/batch/")
+
+REFUSED = Counter("tokfeed_overloaded", "Work refused at capacity (answered with a retry delay), by transport.",
+                  ["transport"])
+
+
+class Capacity:
+    """A non-blocking counting semaphore whose size is read from settings at each admission."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self.in_flight = 0
+
+    def try_acquire(self) -> bool:
+        limit = settings.MAX_INFLIGHT
+        with self._lock:
+            if limit and self.in_flight >= limit:
+                return False
+            self.in_flight += 1
+            return True
+
+    def release(self) -> None:
+        with self._lock:
+            self.in_flight -= 1
+
+    def refusal(self, transport: str) -> Overloaded:
+        REFUSED.labels(transport).inc()
+        return Overloaded(retry_after_ms())
+
+    @contextlib.contextmanager
+    def slot(self, transport: str):
+        """Hold a slot for the block, or raise ``Overloaded`` at once."""
+        if not self.try_acquire():
+            raise self.refusal(transport)
+        try:
+            yield
+        finally:
+            self.release()
+
+
+def retry_after_ms() -> int:
+    return round(settings.OVERLOAD_RETRY_AFTER_MS * random.uniform(1, 2))
+
+
+#: This process's capacity, shared by its websockets and its HTTP requests.
+CAPACITY = Capacity()
+
+
+def is_admitted_path(request: HttpRequest) -> bool:
+    return request.path.startswith(ADMITTED_PATHS)
