@@ -150,7 +150,6 @@
       window.tokfeed.send({ type: "not_interested", video: videoOf(card) });
     };
     heldBack.set(card, setTimeout(send, UNDO_MS));
-    card.dataset.sendHeld = "";
     showToast("Got it: fewer videos like this.", () => {
       clearTimeout(heldBack.get(card));
       heldBack.delete(card);
@@ -379,11 +378,11 @@
   }
 
   feed.addEventListener("tokfeed:batch", (e) => {
-    feed.classList.remove("loading");
+    if (e.detail.cards === 0) feed.classList.remove("loading");
     ended = e.detail.cards === 0;
     const current = window.tokfeed.current();
     if (current) showEndIfLast(current);
-    else end.hidden = !ended;
+    // (With no card at all, the page's own "no videos yet" says it.)
   });
 
   feed.addEventListener("tokfeed:end-of-list", (e) => {
@@ -396,9 +395,13 @@
     }
   });
 
-  // Cards that came in: no skeleton, and covers start loading for the one after the current.
+  // Cards that came in: the skeleton gives way to the next card (the viewer asked for it), and
+  // the card after the current one starts loading.
   new MutationObserver(() => {
-    if (list.querySelector(".card")) feed.classList.remove("loading");
+    if (feed.classList.contains("loading") && list.querySelector(".card")) {
+      feed.classList.remove("loading");
+      window.tokfeed.go(1);
+    }
     const current = window.tokfeed.current();
     if (current) {
       const cards = Array.from(list.querySelectorAll(".card"));
