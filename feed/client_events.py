@@ -19,8 +19,9 @@ from tokfeed.api_input import IdField, StrictIntegerField, StrictUUIDField
 from .services import MAX_WATCHED_MS
 
 #: Event types and, for explicit actions, the signal type they record.
-ACTIONS = {"like": "LIKE", "not_interested": "NOT_INTERESTED"}
-EVENT_TYPES = ("view", "next", *ACTIONS)
+ACTIONS = {"like": "LIKE", "share": "SHARE", "follow_creator": "FOLLOW_CREATOR", "not_interested": "NOT_INTERESTED"}
+#: ``undo`` withdraws the action whose event_id it names in ``undoes`` (an unlike, an unfollow).
+EVENT_TYPES = ("view", "next", "undo", *ACTIONS)
 
 #: The next batch is sent when the viewer has this many cards or fewer left after the current one.
 REFILL_AT = 2
@@ -41,6 +42,8 @@ class FeedEvent:
     remaining: int | None = None
     #: The last batch number the client holds: the batch wanted is the one after it.
     batch: int | None = None
+    #: For an undo: the event_id of the action it withdraws.
+    undoes: uuid.UUID | None = None
 
     @property
     def wants_batch(self) -> bool:
@@ -62,11 +65,14 @@ class FeedEventSerializer(serializers.Serializer):
     duration_ms = StrictIntegerField(required=False, min_value=0, max_value=MAX_WATCHED_MS)
     remaining = StrictIntegerField(required=False, min_value=0, max_value=10_000)
     batch = StrictIntegerField(required=False, min_value=0, max_value=2**31 - 1)
+    undoes = StrictUUIDField(required=False)
 
     def validate(self, data):
         kind = data["type"]
         if kind in ("view", *ACTIONS) and data.get("video") is None:
             raise serializers.ValidationError({"video": f"a {kind} event names its video"}, code="required")
+        if kind == "undo" and data.get("undoes") is None:
+            raise serializers.ValidationError({"undoes": "an undo names the event_id it undoes"}, code="required")
         if kind == "view" and data.get("watched_ms") is None:
             raise serializers.ValidationError({"watched_ms": "a view event gives watched_ms"}, code="required")
         # The feed's client sends 0 for a video whose length it does not know.

@@ -66,6 +66,8 @@ def apply_event(session_id, event: FeedEvent) -> dict:
     elif event.type in ACTIONS:
         outcome = services.record_action(session_id, video_id=event.video, event_id=event.event_id,
                                          signal_type=ACTIONS[event.type])
+    elif event.type == "undo":
+        outcome = services.undo_action(session_id, event_id=event.event_id, undoes=event.undoes)
     else:  # "next" records nothing: its ack reports where the session stands.
         state = selectors.session_state(session_id)
         if state is None:
@@ -81,7 +83,7 @@ def batch_after(session_id, after: int | None) -> tuple[int, list[selectors.Card
     reply), it serves the same cards rather than a second batch (``services.next_batch``).
     """
     batch = services.next_batch(session_id, after=after)
-    return batch.number, selectors.cards_of_batch(batch), batch.next_state
+    return batch.number, selectors.explained(session_id, selectors.cards_of_batch(batch)), batch.next_state
 
 
 def revision_after(session_id, event: FeedEvent, ack: dict) -> str | None:
@@ -91,7 +93,7 @@ def revision_after(session_id, event: FeedEvent, ack: dict) -> str | None:
     if event.type != "view" or ack.get("duplicate"):
         return None
     revised = services.revise_upcoming(session_id, viewed_video=event.video)
-    return render_revision(selectors.cards_of_revision(revised)) if revised else None
+    return render_revision(selectors.explained(session_id, selectors.cards_of_revision(revised))) if revised else None
 
 
 def render_revision(cards: list[selectors.Card]) -> str:

@@ -101,6 +101,10 @@ class Signal(models.Model):
         help_text="the state that served the video (its latest impression's), kept so that the monitor's "
                   "figures per state need no lookup per view; empty for signals recorded before it was kept",
     )
+    undoes = models.OneToOneField(
+        "self", null=True, blank=True, on_delete=models.CASCADE, related_name="undone_by",
+        help_text="for an undo (a row with no type): the action it withdrew, which then counts as never made",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

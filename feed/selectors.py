@@ -6,13 +6,18 @@ Nothing here writes; creating sessions and serving batches stay in ``services``.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from django.core.exceptions import ValidationError
 
+from algorithms.machine import POSITIVE
+from algorithms.models import Algorithm
+from algorithms.selectors import load_blueprint
 from catalog.models import Video
 from catalog.selectors import videos_for_display
 
+from .explanation_queries import nearest_reacted
+from .explanations import in_words
 from .models import FeedSession, Impression, Signal
 from .services import Batch, RevisedCard
 
@@ -32,6 +37,8 @@ class Card:
     batch_type: str
     source: str
     similarity: float | None
+    #: Why it was served, in the viewer's words (``explained``); empty until explained.
+    reason: str = ""
 
     @property
     def dom_id(self) -> str:
@@ -75,6 +82,22 @@ def compact_count(value: int) -> str:
             text = f"{value / limit:.1f}".removesuffix(".0")
             return f"{text}{suffix}"
     return str(value)
+
+
+def explained(session_id, cards: list[Card]) -> list[Card]:
+    """``cards`` with their ``reason`` in words (``feed.explanations``): a pick near the viewer's
+    history names the nearest video they reacted to positively (as the session's algorithm
+    weighs signal types now)."""
+    if not cards:
+        return cards
+    algorithm = FeedSession.objects.filter(pk=session_id).values("algorithm_id", "algorithm__version").first()
+    nearest = {}
+    if algorithm is not None:
+        blueprint = load_blueprint(algorithm["algorithm_id"], version=algorithm["algorithm__version"])
+        positive = [s.name for s in blueprint.signals if s.polarity == POSITIVE]
+        nearest = nearest_reacted(session_id, [c.video.pk for c in cards if c.source in ("ann", "tags")], positive)
+    return [replace(c, reason=in_words(c.source, c.batch_type, None, c.video.play_count, nearest.get(c.video.pk)))
+            for c in cards]
 
 
 def cards_of_batch(batch: Batch) -> list[Card]:
@@ -138,6 +161,31 @@ def viewer_feed_session(user, algorithm: str | None = None) -> FeedSession | Non
     if algorithm:
         sessions = sessions.filter(algorithm__slug=algorithm)
     return sessions.order_by("-updated_at").first()
+
+
+def algorithm_of_session(session_id) -> Algorithm | None:
+    found = _by_id(session_id)
+    return found.algorithm if found else None
+
+
+#: The liked page shows at most this many videos.
+MAX_LIKED = 200
+
+
+def liked_videos(*, user=None, anonymous_key: str | None = None) -> list[Video]:
+    """The videos a viewer liked and did not unlike, most recent like first, over all their feed
+    sessions (a logged-in viewer's, else the anonymous browser session's); none for neither."""
+    if user is not None:
+        sessions = FeedSession.objects.filter(viewer=user)
+    elif anonymous_key:
+        sessions = FeedSession.objects.filter(viewer=None, partner=None, anonymous_key=anonymous_key)
+    else:
+        return []
+    liked = (Signal.objects.filter(session__in=sessions, type="LIKE", undone_by__isnull=True)
+             .order_by("-id").values_list("video_id", flat=True))
+    ids = list(dict.fromkeys(liked))[:MAX_LIKED]
+    videos = videos_for_display(ids)
+    return [videos[i] for i in ids if i in videos]
 
 
 def feed_session_exists(session_id) -> bool:

@@ -282,6 +282,7 @@ def _history(session: FeedSession, blueprint: machine.Blueprint, last_n: int,
                     SELECT s.id, s.type, vector_send(v.embedding) AS vector, v.creator_id, s.video_id
                       FROM {Signal._meta.db_table} s JOIN {Video._meta.db_table} v ON v.id = s.video_id
                      WHERE s.session_id = %s AND s.type = ANY(%s) AND v.embedding IS NOT NULL
+                       AND NOT EXISTS (SELECT 1 FROM {Signal._meta.db_table} u WHERE u.undoes_id = s.id)
                      ORDER BY s.id DESC LIMIT %s
                 )
                 SELECT (SELECT array_agg(type ORDER BY id) FROM recent),
@@ -440,6 +441,9 @@ def _served_batch(session: FeedSession) -> Batch:
     (``revise_upcoming``) in place of those."""
     impressions = list(Impression.objects.filter(session=session, batch_number=session.batch_count, withdrawn=False)
                        .order_by("position"))
+    if not impressions:  # an empty batch (nothing left to serve): its row says how it was served
+        served = ServedBatch.objects.get(session_id=session.pk, number=session.batch_count)
+        return Batch(session.batch_count, served.state, session.state, served.batch_type, [])
     videos = videos_for_display(i.video_id for i in impressions)
     items = [ServedItem(videos[i.video_id], i.position, i.source, i.similarity) for i in impressions]
     return Batch(session.batch_count, impressions[0].state, session.state, impressions[0].batch_type, items)
@@ -572,6 +576,44 @@ def record_action(session_id, *, video_id: int, event_id: uuid.UUID | str, signa
     if not isinstance(signal_type, str) or not signal_type.strip():
         raise FeedError("type must name a signal type", field="type")
     return _record(session_id, partner, video_id, event_id, signal_type=signal_type.strip().upper())
+
+
+#: The actions an undo may withdraw (a share, once made, cannot be taken back).
+UNDOABLE = frozenset({machine.LIKE, machine.FOLLOW_CREATOR, machine.NOT_INTERESTED})
+
+
+def undo_action(session_id, *, event_id: uuid.UUID | str, undoes: uuid.UUID | str,
+                partner: str | None = None) -> SignalOutcome:
+    """Withdraw the action recorded for event ``undoes`` (an unlike, an unfollow): recorded as a
+    row of its own (no type, ``undoes`` naming the action), applied once per ``event_id``.
+
+    The withdrawn action stops counting as evidence (``_history`` skips it) and in the viewer's
+    liked videos; the state machine does not step back (an edge taken stays taken, as a view's).
+    Returns the state as it is (no signal).
+    """
+    try:
+        event_id, undoes = uuid.UUID(str(event_id)), uuid.UUID(str(undoes))
+    except ValueError:
+        raise FeedError("event_id and undoes must be UUIDs", field="undoes") from None
+    with _session_transaction():
+        session = _locked_session(session_id, partner)
+        earlier = Signal.objects.filter(session_id=session.pk, event_id=event_id).values_list(
+            "state_after", flat=True).first()
+        if earlier is not None:
+            return SignalOutcome(None, earlier, duplicate=True)
+        action = (Signal.objects.filter(session_id=session.pk, event_id=undoes)
+                  .values("id", "type", "video_id", "undone_by").first())
+        if action is None:
+            # Not recorded (yet): the client sends an action before its undo, so it was refused.
+            raise FeedError(f"no action {undoes} in this session to undo", field="undoes", code="not_found")
+        if action["type"] not in UNDOABLE:
+            raise FeedError(f"a {action['type'] or 'view'} cannot be undone; only {', '.join(sorted(UNDOABLE))}",
+                            field="undoes", code="not_undoable")
+        if action["undone_by"] is not None:
+            raise FeedError(f"action {undoes} was already undone", field="undoes", code="already_undone")
+        Signal.objects.create(session_id=session.pk, video_id=action["video_id"], type="", event_id=event_id,
+                              state_before=session.state, state_after=session.state, undoes_id=action["id"])
+    return SignalOutcome(None, session.state, duplicate=False)
 
 
 def _record(session_id, partner, video_id, event_id, *, watched_ms: int | None = None,

@@ -3,7 +3,7 @@ import logging
 
 from django.core.validators import slug_re
 from django.http import HttpResponse, HttpResponseBadRequest, JsonResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from algorithms.models import Algorithm
@@ -72,6 +72,7 @@ def feed_page(request):
     if not cards:
         batch = services.next_batch(session.id)
         cards, state = selectors.cards_of_batch(batch), batch.next_state
+    cards = selectors.explained(session.id, cards)
     last_view = selectors.last_view_signal(session.id)
     return render(request, "feed/page.html", {
         "feed_session": session,
@@ -140,3 +141,32 @@ def feed_batch(request):
     except ServiceError as exc:
         return _refusal(HttpResponse(exc.message, content_type="text/plain"), exc)
     return HttpResponse(events.render_cards(cards, state, oob=False))
+
+
+@require_POST
+def feed_reset(request):
+    """"Reset my feed": a fresh session (on the same algorithm) that knows nothing of the old one;
+    the old one's liked videos stay on the viewer's liked page."""
+    user = request.user if request.user.is_authenticated else None
+    old = request.session.get(selectors.FEED_SESSION_KEY)
+    algorithm = selectors.algorithm_of_session(old) if old else None
+    if user is None and (wait := seconds_to_wait(request, "feed_session")) is not None:
+        response = render(request, "feed/unavailable.html", {
+            "error": f"Too many new feeds were started from your network: try again in {wait} seconds.",
+        }, status=429)
+        response["Retry-After"] = str(wait)
+        return response
+    if request.session.session_key is None:
+        request.session.save()
+    session = services.start_session(algorithm=algorithm, viewer=user,
+                                     anonymous_key="" if user else request.session.session_key)
+    request.session[selectors.FEED_SESSION_KEY] = str(session.id)
+    return redirect("feed")
+
+
+@require_GET
+def liked_page(request):
+    """The videos the viewer liked (and did not unlike), newest first, across their feed sessions."""
+    user = request.user if request.user.is_authenticated else None
+    videos = selectors.liked_videos(user=user, anonymous_key=request.session.session_key)
+    return render(request, "feed/liked.html", {"videos": videos})

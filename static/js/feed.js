@@ -213,6 +213,12 @@
       target: list, swap: "beforeend", values: { after: lastBatch }, headers: { "X-CSRFToken": csrfToken },
     }).catch(() => { requestedAfter = null; });
   }
+  document.body.addEventListener("htmx:afterRequest", (e) => {
+    const xhr = e.detail.xhr;
+    if (e.detail.successful && xhr && e.detail.pathInfo && e.detail.pathInfo.requestPath === feed.dataset.batchUrl) {
+      noteBatchHtml(xhr.responseText || "");
+    }
+  });
   document.body.addEventListener("htmx:responseError", (e) => {
     requestedAfter = null;
     const xhr = e.detail && e.detail.xhr;
@@ -262,12 +268,15 @@
       try {
         handleFrame(JSON.parse(message));
       } catch (_) { /* a frame we cannot read changes nothing */ }
+    } else if (typeof message === "string") {
+      noteBatchHtml(message);
     }
   });
 
   function handleFrame(frame) {
     if (frame.type === "ack") {
       const event = settle(frame.event_id);
+      announce("tokfeed:ack", { frame: frame, event: event });
       if (frame.state) setText("why-state", frame.state);
       if (event && event.type === "view" && frame.signal) setText("why-signal", frame.signal);
       // Over HTTP the revised cards ride on the ack; they swap in as the socket's frame does.
@@ -278,7 +287,7 @@
       setText("why-state", frame.state);
     } else if (frame.type === "error") {
       // Not applied. A retryable error is sent again later; any other never will succeed.
-      if (frame.event_id && !frame.retry) settle(frame.event_id);
+      if (frame.event_id && !frame.retry) announce("tokfeed:refused", { frame: frame, event: settle(frame.event_id) });
       if (frame.event_id && frame.retry) {
         // Every event sent after it is refused too until the delay has passed (the server keeps
         // their order so): all are sent again then, in order.
@@ -378,7 +387,7 @@
   let idle = false;
 
   function clockMayRun() {
-    return document.visibilityState === "visible" && !idle;
+    return document.visibilityState === "visible" && !idle && !(current && mediaWaiting(current.card));
   }
 
   function pauseClock(watch, at) {
@@ -399,14 +408,13 @@
     reached.add(card);
     feed.dataset.current = card.dataset.video;
     resumeClock(current);
-    startMedia(card);
+    announce("tokfeed:current", { card: card, previous: previous && previous.card });
     if (previous) leave(previous);  // after the switch, so its refill request sees the new position
     else flush();
   }
 
   function leave(watch) {
     pauseClock(watch, performance.now());
-    stopMedia(watch.card);
     enqueue({
       type: "view",
       video: Number(watch.card.dataset.video),
@@ -462,37 +470,35 @@
     }
   });
 
-  /* ---------------------------------------------------------------- media */
+  /* ---------------------------------------------------------------- media (played by feed-ux.js) */
 
-  function startMedia(card) {
-    const video = card.querySelector("video.media");
-    if (!video) return;
-    if (!video.src && video.dataset.src) {
-      video.addEventListener("playing", () => card.classList.add("playing"));
-      video.addEventListener("error", () => { card.classList.remove("playing"); video.remove(); });
-      video.src = video.dataset.src;
-    }
-    const started = video.play();
-    if (started && started.catch) started.catch(() => { /* unplayable: the poster card stays */ });
+  // While a card's video is loading or buffering (feed-ux.js sets data-media="waiting"), its
+  // clock stops: a dead or slow media URL is not watch time. It runs on once the video plays,
+  // or once the card falls back to its cover or poster.
+  function mediaWaiting(card) {
+    return card.dataset.media === "waiting";
   }
 
-  function stopMedia(card) {
-    const video = card.querySelector("video.media");
-    if (video && video.src) video.pause();
-  }
+  feed.addEventListener("tokfeed:media", (e) => {
+    if (!current || e.detail.card !== current.card) return;
+    if (mediaWaiting(current.card)) pauseClock(current, performance.now());
+    else resumeClock(current);
+  });
 
   /* ---------------------------------------------------------------- controls */
+
+  function reducedMotion() {
+    return window.matchMedia && matchMedia("(prefers-reduced-motion: reduce)").matches;
+  }
 
   function go(step) {
     const all = cards();
     const index = current ? all.indexOf(current.card) : 0;
     const target = all[index + step];
     if (target) {
-      target.scrollIntoView({ behavior: "smooth", block: "start" });
+      target.scrollIntoView({ behavior: reducedMotion() ? "auto" : "smooth", block: "start" });
     } else if (step > 0) {
-      showStatus("Loading more videos…");
-      requestedAfter = null;
-      flush();
+      atEndOfList();
     }
   }
 
@@ -504,24 +510,8 @@
     else if (button.dataset.feed === "why") {
       const shown = feed.classList.toggle("show-why");
       button.setAttribute("aria-pressed", String(shown));
-    } else if (button.dataset.action) {
-      act(button);
-    }
+    }  // the cards' actions are feed-ux.js's
   });
-
-  function act(button) {
-    const card = button.closest(".card");
-    if (!card || button.disabled) return;
-    enqueue({ type: button.dataset.action, video: Number(card.dataset.video) });
-    if (button.dataset.action === "like") {
-      button.setAttribute("aria-pressed", "true");
-      button.disabled = true;
-    } else {
-      card.classList.add("dismissed");
-      card.querySelectorAll(".card-actions button").forEach((b) => { b.disabled = true; });
-      go(1);
-    }
-  }
 
   document.addEventListener("keydown", (e) => {
     if (e.altKey || e.ctrlKey || e.metaKey || e.target.closest("input, textarea, select, [contenteditable]")) return;
@@ -549,6 +539,39 @@
     }
     setText("feed-status", text);
   }
+
+  /* ---------------------------------------------------------------- hooks for feed-ux.js */
+  // feed-ux.js (actions, media, banners, the end of the feed) is the viewer's side; this file
+  // keeps the outbox and the transports. They talk through window.tokfeed and "tokfeed:*"
+  // events on #feed: current (a card became the current one), ack and refused (an event's
+  // fate), batch (a batch arrived: detail.cards, how many), media (a card's media state changed).
+
+  function announce(name, detail) {
+    feed.dispatchEvent(new CustomEvent(name, { detail: detail }));
+  }
+
+  // A batch's HTML (socket frame or HTTP reply) with no card in it: the server has nothing more.
+  function noteBatchHtml(html) {
+    if (html.indexOf('id="feed-cards"') === -1 && html.indexOf('id="why-state"') === -1) return;
+    if (html.indexOf('hx-swap-oob="outerHTML"') !== -1) return;  // a revision, not a batch
+    announce("tokfeed:batch", { cards: (html.match(/<article class="card"/g) || []).length });
+  }
+
+  // Past the last card: ask for more (feed-ux.js shows why nothing is there yet).
+  function atEndOfList() {
+    announce("tokfeed:end-of-list", { online: navigator.onLine !== false, transport: transport() });
+    requestedAfter = null;
+    flush();
+  }
+
+  window.tokfeed = {
+    /** Queue an event for the server (delivered once, in order); returns its event_id. */
+    send: function (event) { enqueue(event); return event.event_id; },
+    go: go,
+    current: function () { return current ? current.card : null; },
+    pending: function () { return outbox.length; },
+    connected: function () { return Boolean(socket) || (usingHttp() && navigator.onLine !== false); },
+  };
 
   feed.dataset.pending = String(outbox.length);
   flush();

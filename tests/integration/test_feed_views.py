@@ -72,9 +72,11 @@ def test_a_card_shows_the_poster_facts_of_its_video(catalog_db, client):
     assert f"served in state</dt><dd>{impression.state}" in card and impression.source in card
 
 
-def test_debug_shows_the_why_overlay(catalog_db, client):
-    assert 'class="feed show-why"' in client.get("/?debug=1").content.decode()
-    assert 'class="feed show-why"' not in client.get("/").content.decode()
+def test_debug_shows_the_why_overlay_and_the_algorithm(catalog_db, client):
+    debug = client.get("/?debug=1").content.decode()
+    assert 'class="feed debug show-why"' in debug and 'class="algorithm"' in debug and "why-toggle" in debug
+    plain = client.get("/").content.decode()
+    assert "show-why" not in plain and 'class="algorithm"' not in plain and "why-toggle" not in plain
 
 
 def test_algorithm_query_picks_the_algorithm(catalog_db, client):
