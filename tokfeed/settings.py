@@ -7,6 +7,8 @@
 | REDIS_URL           | unset: in-memory channel layer               |
 | CELERY_BROKER_URL   | unset: Celery tasks run eagerly in-process   |
 | EMBEDDING_MODEL     | ``all-MiniLM-L6-v2`` (bundled weights) or a local sentence-transformers path |
+| TIKLIVEAPI_BASE_URL, TIKLIVEAPI_KEY | unset: ``import_tikliveapi`` reads saved responses only |
+| TIKLIVEAPI_TIMEOUT_S, TIKLIVEAPI_RETRIES, TIKLIVEAPI_REQUEST_BUDGET | 10 s, 3, 200 requests a run |
 | SECRET_KEY, DEBUG, ALLOWED_HOSTS | development-safe defaults       |
 | CORS_ALLOWED_ORIGINS | none: no browser app elsewhere may call the API |
 | LOG_FORMAT          | ``plain``, or ``json``: one JSON object a line |
@@ -247,6 +249,15 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 # else must be a local sentence-transformers folder producing EMBEDDING_DIM-dimension vectors.
 EMBEDDING_MODEL = os.environ.get("EMBEDDING_MODEL", "all-MiniLM-L6-v2")
 EMBEDDING_DIM = 384
+
+# --- TikLiveAPI (manage.py import_tikliveapi --fetch) -----------------------------------------
+# The live service is used only when both are set; saved responses import without them.
+TIKLIVEAPI_BASE_URL = os.environ.get("TIKLIVEAPI_BASE_URL", "")
+TIKLIVEAPI_KEY = os.environ.get("TIKLIVEAPI_KEY", "")
+TIKLIVEAPI_TIMEOUT_S = float(os.environ.get("TIKLIVEAPI_TIMEOUT_S", "10"))
+TIKLIVEAPI_RETRIES = env_int("TIKLIVEAPI_RETRIES", 3)
+#: Most HTTP requests one run makes (retries count); a run that spends it resumes next time.
+TIKLIVEAPI_REQUEST_BUDGET = env_int("TIKLIVEAPI_REQUEST_BUDGET", 200)
 
 # --- DRF ------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
