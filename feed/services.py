@@ -44,7 +44,7 @@ from algorithms import machine
 from algorithms.ranking import BIASED, Candidate, build_batch
 from algorithms.models import Algorithm
 from algorithms.selectors import algorithm_for_new_session, load_blueprint
-from algorithms.vectors import WeightedSignal, normalize
+from algorithms.vectors import WeightedSignal, normalize, seeded_with_bias
 from catalog.models import Topic, Video
 from catalog.selectors import VideoCatalog, vector_from_bytes, videos_for_display
 from tokfeed.errors import Busy, NotFound, ServiceError
@@ -384,8 +384,13 @@ def _pick(session: FeedSession, blueprint: machine.Blueprint, state: machine.Sta
     signals, seen, recent_creators = _history(session, blueprint, max(params.last_n, params.score_last_n), reconsider)
     seen = (seen - reconsider) | (also_seen - reconsider)
     bias = []
-    if state.batch_type == BIASED and session.bias_vector is not None:
-        bias = [np.asarray(session.bias_vector, dtype=np.float32)]
+    if session.bias_vector is not None:
+        # The bucket is the session's first evidence in every state (it used to steer only
+        # ``biased`` states, so the default algorithm ignored it), as strong as the strongest signal.
+        strongest = max((s.weight for s in blueprint.signals if s.polarity > 0), default=1.0)
+        signals = seeded_with_bias(signals, [np.asarray(session.bias_vector, dtype=np.float32)], strongest)
+        if state.batch_type == BIASED:
+            bias = [np.asarray(session.bias_vector, dtype=np.float32)]
     # MMR, evidence ranking and the creator cap read the vectors (and creators) of what the
     # searches found: read them with the searches.
     catalog = VideoCatalog(vectors_with_search=params.apply_mmr or params.score_last_n > 0 or params.creator_cap > 0)
