@@ -7,6 +7,7 @@
 | REDIS_URL           | unset: in-memory channel layer               |
 | CELERY_BROKER_URL   | unset: Celery tasks run eagerly in-process   |
 | EMBEDDING_MODEL     | ``all-MiniLM-L6-v2`` (bundled weights) or a local sentence-transformers path |
+| CREATOR_VECTOR_HALF_LIFE_DAYS | unset: a creator's last 30 posts weigh alike in its vector |
 | TIKLIVEAPI_BASE_URL, TIKLIVEAPI_KEY | unset: ``import_tikliveapi`` reads saved responses only |
 | TIKLIVEAPI_TIMEOUT_S, TIKLIVEAPI_RETRIES, TIKLIVEAPI_REQUEST_BUDGET | 10 s, 3, 200 requests a run |
 | SECRET_KEY, DEBUG, ALLOWED_HOSTS | development-safe defaults       |
@@ -249,6 +250,10 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 # else must be a local sentence-transformers folder producing EMBEDDING_DIM-dimension vectors.
 EMBEDDING_MODEL = os.environ.get("EMBEDDING_MODEL", "all-MiniLM-L6-v2")
 EMBEDDING_DIM = 384
+#: A creator's vector weighs its last 30 posts by time when set: a post this many days older
+#: than the creator's newest counts half (catalog.documents.recency_weights). Unset: equal weights.
+CREATOR_VECTOR_HALF_LIFE_DAYS = float(os.environ["CREATOR_VECTOR_HALF_LIFE_DAYS"]) if os.environ.get(
+    "CREATOR_VECTOR_HALF_LIFE_DAYS", "").strip() else None
 
 # --- TikLiveAPI (manage.py import_tikliveapi --fetch) -----------------------------------------
 # The live service is used only when both are set; saved responses import without them.
