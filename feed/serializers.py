@@ -25,19 +25,21 @@ class ProfileSerializer(serializers.Serializer):
 
 
 class BucketSerializer(serializers.Serializer):
-    """A cold-start hint: exactly one of a text, some videos, a topic or a profile."""
+    """A cold-start hint: exactly one of a text, some videos, a topic, a commenter or a profile."""
 
     text = serializers.CharField(required=False, max_length=MAX_BUCKET_TEXT_CHARS,
                                  help_text=f"described interests, at most {MAX_BUCKET_TEXT_CHARS} characters")
     videos = serializers.ListField(child=IdField(), required=False, min_length=1, max_length=MAX_BUCKET_VIDEOS,
                                    help_text=f"ids of videos the viewer likes, at most {MAX_BUCKET_VIDEOS}")
     topic = StrictIntegerField(required=False, min_value=0, help_text="a topic number")
+    commenter = serializers.CharField(required=False, max_length=100,
+                                      help_text="a commenter's handle: the interest of their last 100 comments")
     profile = ProfileSerializer(required=False, help_text="what a new viewer told us: the session starts from the "
                                                           "centroid of its bucket's top engagers")
 
     def to_internal_value(self, data):
         if isinstance(data, dict) and (len(data) != 1 or not set(data) <= set(self.fields)):
-            raise serializers.ValidationError('give exactly one of "text", "videos", "topic" or "profile"',
+            raise serializers.ValidationError('give exactly one of "text", "videos", "topic", "commenter" or "profile"',
                                               code="invalid")
         return super().to_internal_value(data)
 

@@ -141,8 +141,9 @@ def start_session(*, algorithm: str | Algorithm | None = None, bucket: dict | No
 
     ``bucket`` is an optional cold-start hint whose vector the session starts from (its first
     evidence; ``biased`` states also recall around it): ``{"text": "..."}`` (embedded),
-    ``{"videos": [ids]}``, ``{"topic": n}`` or ``{"profile": {"country", "app_version",
-    "interests"}}`` (``feed.cold_start``: its bucket's centroid). A session without a bucket
+    ``{"videos": [ids]}``, ``{"topic": n}``, ``{"commenter": handle}`` (the interest of their last
+    100 comments) or ``{"profile": {"country", "app_version", "interests"}}`` (``feed.cold_start``:
+    its bucket's centroid). A session without a bucket
     starts from the global centroid of engaged content, once the cold-start job has computed one.
     """
     session_id = session_id or uuid.uuid4()
@@ -171,9 +172,16 @@ def bucket_vector(bucket: dict) -> np.ndarray | None:
     if not bucket:
         return None
     if not isinstance(bucket, dict) or len(bucket) != 1:
-        raise FeedError('bucket must be one of {"text": ...}, {"videos": [ids]}, {"topic": n} or {"profile": {...}}',
-                        field="bucket")
+        raise FeedError('bucket must be one of {"text": ...}, {"videos": [ids]}, {"topic": n}, {"commenter": handle} '
+                        'or {"profile": {...}}', field="bucket")
     (kind, value), = bucket.items()
+    if kind == "commenter" and isinstance(value, str) and 0 < len(value) <= 100:
+        from catalog.interests import commenter_interest
+
+        interest = commenter_interest(value)
+        if interest.vector is None:
+            raise FeedError(f"no comments by {value!r}", field="bucket.commenter", code="no_signals")
+        return interest.vector
     if kind == "profile":
         try:
             return cold_start.profile_vector(cold_start.parse_profile(value))
@@ -199,7 +207,7 @@ def bucket_vector(bucket: dict) -> np.ndarray | None:
         if centroid is None:
             raise FeedError(f"no topic {value}", field="bucket")
         return np.asarray(centroid, dtype=np.float32)
-    raise FeedError(f"bad bucket {bucket!r}: use a non-empty text, a list of video ids, a topic number or a profile",
+    raise FeedError(f"bad bucket {bucket!r}: use a non-empty text, a list of video ids, a topic number, a commenter or a profile",
                     field="bucket")
 
 

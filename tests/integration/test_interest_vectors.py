@@ -4,6 +4,7 @@ creator's vector leans to its newest posts when a half-life is set."""
 import datetime
 
 import numpy as np
+import pytest
 from django.conf import settings as django_settings
 from django.core.management import call_command
 
@@ -72,3 +73,24 @@ def test_the_schema_documents_the_interest_and_the_commenter(catalog_db, client)
     assert set(interest) == {"count", "thin"} and "20" in interest["thin"]["description"]
     assert "interest" in components["Recommendation"]["required"]
     assert "last 100 comments" in components["RecommendationRequest"]["properties"]["commenter"]["description"]
+
+
+def test_a_session_started_from_a_commenter_starts_from_their_comments(catalog_db):
+    from feed import services
+    from feed.services import FeedError
+
+    call_command("import_tikliveapi", str(FIXTURES), verbosity=0)
+    session = services.start_session(bucket={"commenter": "viewer_vic"})
+    expected = encode_mean(VIC_COMMENTS)
+    assert np.asarray(session.bias_vector) @ expected > 0.9999
+    with pytest.raises(FeedError) as caught:
+        services.start_session(bucket={"commenter": "nobody_here"})
+    assert caught.value.field == "bucket.commenter" and caught.value.code == "no_signals"
+
+
+def encode_mean(texts):
+    from catalog.embedding import encode
+
+    vectors = encode(texts, model_name=django_settings.EMBEDDING_MODEL)
+    mean = vectors.mean(axis=0)
+    return mean / np.linalg.norm(mean)
