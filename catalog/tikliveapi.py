@@ -36,7 +36,7 @@ from .importers import (
     CreatorRecord, ImportFileError, RecordError, TrendingVideo, _count, _required_id, _text, import_records,
     save_creators,
 )
-from .models import Comment, Video
+from .models import Comment, Creator, Video
 
 USERINFO = "userinfo-by-username"
 POSTS = "user-posts"
@@ -281,7 +281,6 @@ class DirectoryReport:
     #: ``{endpoint: {"created": n, "updated": n}}``
     counts: dict = field(default_factory=lambda: {e: {"created": 0, "updated": 0} for e in ENDPOINTS})
     failed: list[Failure] = field(default_factory=list)
-    video_ids: set[str] = field(default_factory=set)
 
     @property
     def created(self) -> int:
@@ -334,8 +333,6 @@ def import_payload(endpoint: str, payload: object, name: str, report: DirectoryR
         except RecordError as exc:
             report.failed.append(Failure(name, None, exc.field, str(exc)))
             return
-        from .models import Creator
-
         existed = Creator.objects.filter(external_id=creator.external_id).exists()
         with transaction.atomic():
             save_creators([creator])
@@ -350,11 +347,6 @@ def import_payload(endpoint: str, payload: object, name: str, report: DirectoryR
             index = by_where.get(where)
             report.failed.append(Failure(name, index, _field_of(parse_post, records[index][1]) if index is not None else None,
                                          reason))
-        for _, record in records:
-            try:
-                report.video_ids.add(parse_post(record).external_id)
-            except RecordError:
-                pass
     else:
         parsed = []
         for index, record in enumerate(comments_of(payload)):
