@@ -16,12 +16,15 @@ class RecommendationsView(APIView):
 
     @extend_schema(
         summary="Recommend videos",
-        description="Exactly one of interest_texts, video_ids (with optional negative_video_ids) or session; "
+        description="Exactly one of interest_texts, commenter (the interest of their last 100 comments), "
+                    "video_ids (with optional negative_video_ids) or session; "
                     "optional filters and rules. The answer lists the page and the funnel's stages (recall, "
                     "filter, recall_exact when the filters left too few, rerank, cross_encode when a cross-encoder "
-                    "is configured, rules, top), each with what it received, kept and its time. `reranker` says "
-                    "which reranker ordered the page: `learned` (a model trained from the feed's log; `parts` are "
-                    "its features) or `hand_weighted` (before there is one).",
+                    "is configured, rules, top), each with what it received, kept and its time; the interest the "
+                    "query pooled: how many texts, comments or liked videos (count), and whether that is under 20 "
+                    "(thin: lean on other evidence). `reranker` says which reranker ordered the page: `learned` (a "
+                    "model trained from the feed's log; `parts` are its features) or `hand_weighted` (before there "
+                    "is one).",
         request=RecommendationRequestSerializer,
         responses={
             200: RecommendationSerializer,
@@ -46,7 +49,9 @@ class RecommendationsView(APIView):
                            {"name": "rules", "received": 200, "kept": 200, "ms": 0.1},
                            {"name": "top", "received": 200, "kept": 1, "ms": 0.0}],
                 "reranker": "hand_weighted", "reranker_model": None,
+                "interest": {"count": 2, "thin": True},
             }),
+            OpenApiExample("a commenter's interest", request_only=True, value={"commenter": "viewer_vic", "limit": 5}),
         ],
     )
     def post(self, request):
@@ -54,7 +59,8 @@ class RecommendationsView(APIView):
         body.is_valid(raise_exception=True)
         data = body.validated_data
         page = recommend(
-            partner=partner_of(request), interest_texts=data.get("interest_texts"), video_ids=data.get("video_ids"),
+            partner=partner_of(request), interest_texts=data.get("interest_texts"), commenter=data.get("commenter"),
+            video_ids=data.get("video_ids"),
             negative_video_ids=data.get("negative_video_ids", ()), session=data.get("session"),
             **{k: data[k] for k in ("filters", "rules") if k in data}, limit=data["limit"],
         )

@@ -2,9 +2,11 @@
 (``algorithms.ranking.funnel``) over the database. Reads only, like a selector: nothing here
 writes, and no service is imported.
 
-A query is exactly one of: interest texts (embedded with the project's model), liked videos
-(with optional disliked ones: negatives), or a partner's session (its recent positive and
-negative signals; the videos it was served are never recommended).
+A query is exactly one of: interest texts (embedded with the project's model), a commenter (the
+interest of their last 100 comments: ``catalog.interests``), liked videos (with optional
+disliked ones: negatives), or a partner's session (its recent positive and negative signals; the
+videos it was served are never recommended). The answer says how many texts, comments or videos
+the query pools (``Interest``: thin under 20).
 
 The reranker is ``learned`` when a trained model is stored (``selectors.current_learned_model``)
 and ``hand_weighted`` before; the page says which. With ``CROSS_ENCODER_MODEL`` set, the
@@ -25,9 +27,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from django.conf import settings
 from django.db import connection
 
+from catalog.documents import Interest
 from catalog.models import Creator, Hashtag, Video
 from catalog.selectors import VideoCatalog, vector_from_bytes
 from feed.selectors import partner_session_evidence, positive_histories
@@ -71,6 +73,8 @@ class Recommendation:
     stages: list[StageCount]
     reranker: str = "hand_weighted"
     reranker_model: int | None = None
+    #: What the query pools: how many interest texts, comments or liked videos (thin under 20).
+    interest: Interest | None = None
 
 
 class DatabaseFunnelCatalog:
@@ -191,29 +195,32 @@ def _embedded_vectors(ids: Sequence[int], field: str) -> dict[int, np.ndarray]:
 
 def recommend(*, partner: str | None, interest_texts: Sequence[str] | None = None,
               video_ids: Sequence[int] | None = None, negative_video_ids: Sequence[int] = (),
-              session=None, filters: Filters = Filters(), rules: Rules = Rules(), limit: int = 10,
-              reranker: str | None = None) -> Recommendation:
-    """The page of ``limit`` videos for exactly one of ``interest_texts``, ``video_ids`` (and
-    ``negative_video_ids``) or ``session`` (one of ``partner``'s), with the funnel's stages.
-    ``reranker`` None: ``learned`` when a model is stored, else ``hand_weighted``."""
-    given = [name for name, value in (("interest_texts", interest_texts), ("video_ids", video_ids),
-                                      ("session", session)) if value is not None]
+              session=None, commenter: str | None = None, filters: Filters = Filters(), rules: Rules = Rules(),
+              limit: int = 10, reranker: str | None = None) -> Recommendation:
+    """The page of ``limit`` videos for exactly one of ``interest_texts``, ``commenter``,
+    ``video_ids`` (and ``negative_video_ids``) or ``session`` (one of ``partner``'s), with the
+    funnel's stages and what the query pooled. ``reranker`` None: ``learned`` when a model is
+    stored, else ``hand_weighted``."""
+    given = [name for name, value in (("interest_texts", interest_texts), ("commenter", commenter),
+                                      ("video_ids", video_ids), ("session", session)) if value is not None]
     if len(given) != 1:
-        raise RecommendationError('give exactly one of "interest_texts", "video_ids" or "session"',
+        raise RecommendationError('give exactly one of "interest_texts", "commenter", "video_ids" or "session"',
                                   field=given[1] if len(given) > 1 else None)
     negatives: list[int] = list(negative_video_ids)
     positives: list[int] = []
     positive_vectors = None
     exclude: set[int] = set()
     query_text = None
-    if interest_texts is not None:
-        from catalog.embedding import encode
+    if interest_texts is not None or commenter is not None:
+        from catalog.interests import commenter_interest, texts_interest
 
-        texts = [t.strip() for t in interest_texts if t.strip()]
-        if not texts:
-            raise RecommendationError("the interest texts are empty", field="interest_texts")
-        query = query_vector(encode(texts, model_name=settings.EMBEDDING_MODEL))
-        query_text = " ; ".join(texts)
+        interest = texts_interest(interest_texts) if commenter is None else commenter_interest(commenter)
+        if interest.vector is None:
+            raise (RecommendationError("the interest texts are empty", field="interest_texts") if commenter is None
+                   else RecommendationError(f"no comments by {commenter!r}", field="commenter", code="no_signals"))
+        query = interest.vector
+        if interest_texts is not None:
+            query_text = " ; ".join(t.strip() for t in interest_texts if t.strip())
     else:
         if session is not None:
             evidence = partner_session_evidence(session, partner, SESSION_LAST_N)
@@ -229,6 +236,7 @@ def recommend(*, partner: str | None, interest_texts: Sequence[str] | None = Non
         vectors = _embedded_vectors(positives, "session" if session is not None else "video_ids")
         positive_vectors = np.stack([vectors[pk] for pk in positives[:SESSION_LAST_N]])
         query = query_vector(np.stack([vectors[pk] for pk in positives]))
+        interest = Interest(query, len(positives))
         exclude |= set(positives)
     negative_vectors = None
     if negatives:
@@ -254,4 +262,5 @@ def recommend(*, partner: str | None, interest_texts: Sequence[str] | None = Non
                             session=None if session is None else str(session), language=language,
                             learned_model=learned_model, cross_encoder=cross_encoder, query_text=query_text)
     items = run_funnel(context)
-    return Recommendation(items, context.stages, reranker, learned_model.model_id if reranker == "learned" else None)
+    return Recommendation(items, context.stages, reranker, learned_model.model_id if reranker == "learned" else None,
+                          interest)

@@ -1,6 +1,7 @@
 """What ``POST /api/v1/recommendations/`` accepts and answers (``algorithms.api``)."""
 from rest_framework import serializers
 
+from catalog.documents import THIN_INTEREST
 from tokfeed.api_input import IdField, StrictIntegerField, StrictUUIDField
 
 from .ranking.funnel import Filters, Rules, Sponsored
@@ -9,7 +10,7 @@ from .recommendations import MAX_INTEREST_TEXT_CHARS, MAX_INTEREST_TEXTS, MAX_LI
 #: Blocklists and sponsored slots are a partner's lists, not its catalog: bounded all the same.
 MAX_BLOCKED = 500
 MAX_SPONSORED = 10
-QUERY_FIELDS = ("interest_texts", "video_ids", "session")
+QUERY_FIELDS = ("interest_texts", "commenter", "video_ids", "session")
 
 
 class FiltersSerializer(serializers.Serializer):
@@ -49,11 +50,14 @@ class RulesSerializer(serializers.Serializer):
 
 
 class RecommendationRequestSerializer(serializers.Serializer):
-    """Exactly one of ``interest_texts``, ``video_ids`` or ``session``."""
+    """Exactly one of ``interest_texts``, ``commenter``, ``video_ids`` or ``session``."""
 
     interest_texts = serializers.ListField(
         child=serializers.CharField(max_length=MAX_INTEREST_TEXT_CHARS), required=False, min_length=1,
         max_length=MAX_INTEREST_TEXTS, help_text="described interests; the query is the mean of their embeddings")
+    commenter = serializers.CharField(
+        required=False, max_length=100,
+        help_text="a commenter's handle: the query is the mean of the embeddings of their last 100 comments")
     video_ids = serializers.ListField(child=IdField(), required=False, min_length=1, max_length=MAX_QUERY_VIDEOS,
                                       help_text="videos the viewer liked; the query is the mean of their vectors")
     negative_video_ids = serializers.ListField(
@@ -68,7 +72,8 @@ class RecommendationRequestSerializer(serializers.Serializer):
         given = [name for name in QUERY_FIELDS if name in data]
         if len(given) != 1:
             raise serializers.ValidationError(
-                {given[1] if given else "interest_texts": 'give exactly one of "interest_texts", "video_ids" or "session"'},
+                {given[1] if given else "interest_texts":
+                 'give exactly one of "interest_texts", "commenter", "video_ids" or "session"'},
                 code="invalid")
         if "negative_video_ids" in data and "video_ids" not in data:
             raise serializers.ValidationError({"negative_video_ids": "negative_video_ids goes with video_ids"})
@@ -92,12 +97,18 @@ class StageSerializer(serializers.Serializer):
     ms = serializers.FloatField()
 
 
+class InterestSerializer(serializers.Serializer):
+    count = serializers.IntegerField(help_text="the interest texts, comments or liked videos the query pools")
+    thin = serializers.BooleanField(help_text=f"fewer than {THIN_INTEREST}: the query says little about the viewer yet")
+
+
 class RecommendationSerializer(serializers.Serializer):
     items = serializers.SerializerMethodField()
     stages = StageSerializer(many=True)
     reranker = serializers.CharField(help_text='the rerank stage\'s reranker: "learned" (a model trained from the '
                                                'feed\'s log) or "hand_weighted" (before there is one)')
     reranker_model = serializers.IntegerField(allow_null=True, help_text="the learned model's id (null when hand-weighted)")
+    interest = InterestSerializer(help_text="what the query was pooled from")
 
     def get_items(self, recommendation) -> RecommendedItemSerializer(many=True):
         return [

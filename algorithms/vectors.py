@@ -56,6 +56,16 @@ class WeightedSignal:
     video: int | None = None
 
 
+def seeded_with_bias(signals: Sequence[WeightedSignal], bias_vectors: Sequence[np.ndarray],
+                     weight: float) -> list[WeightedSignal]:
+    """``signals`` (oldest first) preceded by one positive signal of ``weight`` per non-zero
+    bias vector: what a session was started with (interest texts, a cold-start bucket) counts as
+    its oldest evidence, so every batch type starts from it (recall around it, evidence ranking
+    near it) and real signals take over as they come (it leaves the ``last_n`` window)."""
+    seeds = [WeightedSignal(normalize(v), weight, 1) for v in bias_vectors if normalize(v).any()]
+    return [*seeds, *signals]
+
+
 def _recent(signals: Sequence[WeightedSignal], last_n: int) -> list[WeightedSignal]:
     """The last ``last_n`` signals that carry a vector, newest first.
 

@@ -3,7 +3,9 @@
 A video is stale when it has no vector or when its document hash or the configured model differ
 from those recorded with its vector. A creator's vector pools its bio and its last 30 videos'
 vectors (each caption is represented by the vector of the video it belongs to, so a creator
-costs one encode, its bio); it is stale when that bio or any of those videos' documents changed.
+costs one encode, its bio), weighted by post time when ``CREATOR_VECTOR_HALF_LIFE_DAYS`` is set
+(``documents.recency_weights``); it is stale when that bio, any of those videos' documents or
+the half-life changed.
 Every function here is idempotent: running it twice stores the same thing.
 """
 from __future__ import annotations
@@ -12,12 +14,15 @@ from collections import defaultdict
 from collections.abc import Iterable
 
 import numpy as np
+from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Prefetch
+from django.db.models import F, Prefetch
 from django.db.models.functions import Length
 from django.utils import timezone
 
-from .documents import CREATOR_RECENT_VIDEOS, creator_document_hash, document_hash, mean_pool, video_document
+from .documents import (
+    CREATOR_RECENT_VIDEOS, creator_document_hash, document_hash, mean_pool, recency_weights, video_document,
+)
 from .embedding import encode
 from .models import Creator, Hashtag, Topic, Video
 
@@ -56,7 +61,7 @@ def stale_video_ids(model_name: str, *, force: bool = False, ids: Iterable[int] 
     similar length pad less)."""
     videos = Video.objects.all() if ids is None else Video.objects.filter(id__in=list(ids))
     if not force:
-        from django.db.models import F, Q
+        from django.db.models import Q
 
         videos = videos.filter(
             Q(embedding__isnull=True)
@@ -76,19 +81,25 @@ def embed_videos(ids: list[int], *, model_name: str, device: str = "auto", batch
     return len(videos)
 
 
-def _recent_videos_by_creator(creator_ids=None) -> dict[int, list[tuple[int, str]]]:
-    """``{creator id: [(video id, document hash of its vector)]}``, newest first, at most 30."""
+def _recent_videos_by_creator(creator_ids=None) -> dict[int, list[tuple[int, str, float | None]]]:
+    """``{creator id: [(video id, document hash of its vector, posted at in unix seconds)]}``,
+    newest first, at most 30."""
     videos = Video.objects.filter(embedding__isnull=False)
     if creator_ids is not None:
         videos = videos.filter(creator_id__in=creator_ids)
-    recent: dict[int, list[tuple[int, str]]] = defaultdict(list)
-    rows = videos.order_by("creator_id", "-created_at", "-id").values_list(
-        "creator_id", "id", "embedding_document_hash"
+    recent: dict[int, list[tuple[int, str, float | None]]] = defaultdict(list)
+    rows = videos.order_by("creator_id", F("created_at").desc(nulls_last=True), "-id").values_list(
+        "creator_id", "id", "embedding_document_hash", "created_at"
     )
-    for creator_id, video_id, vector_hash in rows.iterator(chunk_size=5000):
+    for creator_id, video_id, vector_hash, created_at in rows.iterator(chunk_size=5000):
         if len(recent[creator_id]) < CREATOR_RECENT_VIDEOS:
-            recent[creator_id].append((video_id, vector_hash))
+            recent[creator_id].append((video_id, vector_hash, None if created_at is None else created_at.timestamp()))
     return recent
+
+
+def _creator_hash(bio: str, rows: list[tuple[int, str, float | None]]) -> str:
+    return creator_document_hash(bio, [h for _, h, _ in rows], settings.CREATOR_VECTOR_HALF_LIFE_DAYS,
+                                 [t for _, _, t in rows])
 
 
 def stale_creator_ids(model_name: str, *, force: bool = False, ids: Iterable[int] | None = None) -> list[int]:
@@ -103,7 +114,7 @@ def stale_creator_ids(model_name: str, *, force: bool = False, ids: Iterable[int
         "id", "bio", "embedding_model", "embedding_document_hash"
     )
     for creator_id, bio, stored_model, stored_hash in creators:
-        current = creator_document_hash(bio, [h for _, h in recent.get(creator_id, [])])
+        current = _creator_hash(bio, recent.get(creator_id, []))
         if force or stored_model != model_name or stored_hash != current:
             stale.append(creator_id)
     return stale
@@ -118,7 +129,7 @@ def embed_creators(ids: list[int], *, model_name: str, device: str = "auto", bat
     creators = list(Creator.objects.filter(id__in=ids).only("id", "bio"))
     recent = _recent_videos_by_creator([c.id for c in creators])
     video_vectors = dict(
-        Video.objects.filter(id__in=[vid for rows in recent.values() for vid, _ in rows]).values_list("id", "embedding")
+        Video.objects.filter(id__in=[vid for rows in recent.values() for vid, _, _ in rows]).values_list("id", "embedding")
     )
     with_bio = [c for c in creators if c.bio.strip()]
     bio_vectors = dict(
@@ -130,11 +141,13 @@ def embed_creators(ids: list[int], *, model_name: str, device: str = "auto", bat
     stored = []
     for creator in creators:
         rows = recent.get(creator.id, [])
-        parts = [video_vectors[vid] for vid, _ in rows]
+        parts = [video_vectors[vid] for vid, _, _ in rows]
+        weights = list(recency_weights([t for _, _, t in rows], settings.CREATOR_VECTOR_HALF_LIFE_DAYS))
         if creator.id in bio_vectors:
             parts.insert(0, bio_vectors[creator.id])
-        pooled = mean_pool([np.asarray(p, dtype=np.float32) for p in parts])
-        stored.append((creator.id, pooled, creator_document_hash(creator.bio, [h for _, h in rows])))
+            weights.insert(0, 1.0)  # the bio speaks for the creator now: as the newest post
+        pooled = mean_pool([np.asarray(p, dtype=np.float32) for p in parts], weights if parts else None)
+        stored.append((creator.id, pooled, _creator_hash(creator.bio, rows)))
     _store_vectors(Creator, stored, model_name)
     return len(creators)
 

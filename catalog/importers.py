@@ -57,6 +57,29 @@ class TrendingVideo:
     web_url: str
     media_url: str
     cover_url: str
+    #: The creator's profile fields this record knows, which are the ones its upsert overwrites
+    #: (a TikLiveAPI post's ``author{}`` has no bio: importing it must not wipe the one a profile
+    #: brought). The trending export knows them all.
+    creator_fields: tuple[str, ...] = ("handle", "display_name", "bio", "verified", "avatar_url")
+
+    def creator(self) -> "CreatorRecord":
+        return CreatorRecord(self.creator_id, self.creator_handle, self.creator_name, self.creator_bio,
+                             self.creator_verified, self.creator_avatar, self.creator_stats, self.creator_fields)
+
+
+@dataclass(frozen=True)
+class CreatorRecord:
+    """A creator as a record describes it; ``fields`` (profile) and ``stats``' keys (counts) are
+    what the upsert overwrites on an existing row."""
+
+    external_id: str
+    handle: str
+    display_name: str
+    bio: str
+    verified: bool
+    avatar_url: str
+    stats: dict
+    fields: tuple[str, ...] = ("handle", "display_name", "bio", "verified", "avatar_url")
 
 
 @dataclass
@@ -243,6 +266,34 @@ def _music_key(item: TrendingVideo) -> str:
     return "name-sha256:" + hashlib.sha256(key.encode("utf-8")).hexdigest()[: ID_LENGTH - len("name-sha256:")]
 
 
+def save_creators(records: list[CreatorRecord]) -> dict[str, int]:
+    """Upsert creators (the last record of an external id wins); returns ``{external id: pk}``.
+
+    The one creator upsert of every importer. An existing row keeps what a record does not know:
+    only the record's ``fields`` and its ``stats``' keys are overwritten (the 2020 trending export
+    has no counts; a TikLiveAPI post's author has no bio).
+    """
+    creators = {record.external_id: record for record in records}
+    creator_pks: dict[str, int] = {}
+    group_key = lambda r: (tuple(r.fields), tuple(sorted(r.stats)))  # noqa: E731
+    for fields, stats_keys in {group_key(r) for r in creators.values()}:
+        group = [r for r in creators.values() if group_key(r) == (fields, stats_keys)]
+        rows = Creator.objects.bulk_create(
+            [
+                Creator(
+                    external_id=r.external_id, handle=r.handle, display_name=r.display_name, bio=r.bio,
+                    verified=r.verified, avatar_url=r.avatar_url, **r.stats,
+                )
+                for r in group
+            ],
+            # "handle" always: an upsert with nothing to update would return no primary keys.
+            update_conflicts=True, unique_fields=["external_id"],
+            update_fields=list(dict.fromkeys(["handle", *fields, *stats_keys])),
+        )
+        creator_pks.update((row.external_id, row.pk) for row in rows)
+    return creator_pks
+
+
 def _save_chunk(items: list[TrendingVideo]) -> int:
     """Upsert many parsed videos in a few statements; returns how many videos were created.
 
@@ -252,25 +303,7 @@ def _save_chunk(items: list[TrendingVideo]) -> int:
     items = list({item.external_id: item for item in items}.values())
     existing = set(Video.objects.filter(external_id__in=[i.external_id for i in items]).values_list("external_id", flat=True))
 
-    creators = {}
-    for item in items:
-        creators[item.creator_id] = item
-    base_fields = ["handle", "display_name", "bio", "verified", "avatar_url"]
-    creator_pks = {}
-    # Counts are only overwritten when the record carries them (the 2020 export has none).
-    for stats_keys in {tuple(sorted(i.creator_stats)) for i in creators.values()}:
-        group = [i for i in creators.values() if tuple(sorted(i.creator_stats)) == stats_keys]
-        rows = Creator.objects.bulk_create(
-            [
-                Creator(
-                    external_id=i.creator_id, handle=i.creator_handle, display_name=i.creator_name,
-                    bio=i.creator_bio, verified=i.creator_verified, avatar_url=i.creator_avatar, **i.creator_stats,
-                )
-                for i in group
-            ],
-            update_conflicts=True, unique_fields=["external_id"], update_fields=base_fields + list(stats_keys),
-        )
-        creator_pks.update((row.external_id, row.pk) for row in rows)
+    creator_pks = save_creators([item.creator() for item in items])
 
     music_rows = {}
     for item in items:
@@ -316,8 +349,13 @@ def _save_chunk(items: list[TrendingVideo]) -> int:
     return sum(1 for item in items if item.external_id not in existing)
 
 
-def import_records(records: list[tuple[str, object]], progress=None, chunk_size: int = 250) -> ImportReport:
+def import_records(records: list[tuple[str, object]], progress=None, chunk_size: int = 250,
+                   parse=parse_record) -> ImportReport:
     """Upsert ``[(where, raw record)]``, reporting each record that cannot be imported.
+
+    ``parse`` turns a raw record into a ``TrendingVideo`` (or raises ``RecordError``): the
+    trending format's by default; ``catalog.tikliveapi`` passes the TikLiveAPI post's, so both
+    formats share this one upsert.
 
     Records are written a chunk at a time in one transaction; if the database refuses a chunk,
     that chunk is retried record by record so only the offending records fail.
@@ -327,7 +365,7 @@ def import_records(records: list[tuple[str, object]], progress=None, chunk_size:
         parsed = []
         for where, record in records[start : start + chunk_size]:
             try:
-                parsed.append((where, parse_record(record)))
+                parsed.append((where, parse(record)))
             except RecordError as exc:
                 report.failed.append((where, str(exc)))
         try:

@@ -141,15 +141,21 @@ class Topic(models.Model):
 
 
 class Comment(models.Model):
+    """A viewer's comment on a video (TikLiveAPI's ``/post-comments/``); a viewer's last comments
+    make their interest vector (``catalog.interests``)."""
+
     external_id = models.CharField(max_length=64, unique=True)
     video = models.ForeignKey(Video, on_delete=models.CASCADE, related_name="comments")
     author_handle = models.CharField(max_length=100)
+    author_external_id = models.CharField(max_length=64, blank=True)
     text = models.TextField()
     like_count = models.BigIntegerField(default=0)
+    reply_count = models.BigIntegerField(default=0)
     created_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
+        indexes = [models.Index(fields=["author_handle", "-created_at"], name="comment_author_recent")]
 
     def __str__(self):
         return f"@{self.author_handle}: {self.text[:40]}"

@@ -182,3 +182,21 @@ class PartnerKey(AbstractAPIKey):
 
     def has_scope(self, scope: str) -> bool:
         return bool(getattr(self, scope_field(scope)))
+
+
+class BucketCentroid(models.Model):
+    """Where new sessions of a cold-start bucket start: the centroid of the vectors of the
+    bucket's top engagers (``key`` from ``feed.cold_start.bucket_keys``; ``"*"``: the global
+    centroid of engaged content). Recomputed by the ``feed.refresh_bucket_centroids`` task."""
+
+    key = models.CharField(max_length=2500, unique=True)
+    centroid = VectorField(dimensions=settings.EMBEDDING_DIM)
+    engagers = models.PositiveIntegerField(default=0, help_text="engaged sessions whose vectors it pools")
+    embedding_model = models.CharField(max_length=200)
+    computed_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["key"]
+
+    def __str__(self):
+        return f"{self.key} ({self.engagers} engagers)"

@@ -44,14 +44,14 @@ from algorithms import machine
 from algorithms.ranking import BIASED, Candidate, build_batch
 from algorithms.models import Algorithm
 from algorithms.selectors import algorithm_for_new_session, load_blueprint
-from algorithms.vectors import WeightedSignal, normalize
+from algorithms.vectors import WeightedSignal, normalize, seeded_with_bias
 from catalog.models import Topic, Video
 from catalog.selectors import VideoCatalog, vector_from_bytes, videos_for_display
 from tokfeed.errors import Busy, NotFound, ServiceError
 from tokfeed.event_stream import publish_on_commit
 from tokfeed.rows import field_names, from_row, select_list
 
-from . import metrics
+from . import cold_start, metrics
 from .models import DEFAULT_SCOPES, SCOPES, FeedSession, Impression, PartnerKey, ServedBatch, Signal, scope_field
 
 logger = logging.getLogger(__name__)
@@ -139,8 +139,12 @@ def start_session(*, algorithm: str | Algorithm | None = None, bucket: dict | No
     ``session_id`` is for reproducible runs (simulations): a session's id seeds the randomness
     of its batches, so the same id serves the same batches to the same signals.
 
-    ``bucket`` is an optional cold-start hint whose centroid biases ``biased`` states:
-    ``{"text": "..."}`` (embedded), ``{"videos": [ids]}`` or ``{"topic": n}``.
+    ``bucket`` is an optional cold-start hint whose vector the session starts from (its first
+    evidence; ``biased`` states also recall around it): ``{"text": "..."}`` (embedded),
+    ``{"videos": [ids]}``, ``{"topic": n}``, ``{"commenter": handle}`` (the interest of their last
+    100 comments) or ``{"profile": {"country", "app_version", "interests"}}`` (``feed.cold_start``:
+    its bucket's centroid). A session without a bucket
+    starts from the global centroid of engaged content, once the cold-start job has computed one.
     """
     session_id = session_id or uuid.uuid4()
     if algorithm is None:
@@ -156,7 +160,7 @@ def start_session(*, algorithm: str | Algorithm | None = None, bucket: dict | No
         algorithm=algorithm,
         state=algorithm.initial_state,
         bucket=bucket,
-        bias_vector=bucket_vector(bucket),
+        bias_vector=bucket_vector(bucket) if bucket else cold_start.global_centroid(),
         viewer=viewer,
         anonymous_key=anonymous_key,
         partner=partner,
@@ -168,8 +172,21 @@ def bucket_vector(bucket: dict) -> np.ndarray | None:
     if not bucket:
         return None
     if not isinstance(bucket, dict) or len(bucket) != 1:
-        raise FeedError('bucket must be one of {"text": ...}, {"videos": [ids]} or {"topic": n}', field="bucket")
+        raise FeedError('bucket must be one of {"text": ...}, {"videos": [ids]}, {"topic": n}, {"commenter": handle} '
+                        'or {"profile": {...}}', field="bucket")
     (kind, value), = bucket.items()
+    if kind == "commenter" and isinstance(value, str) and 0 < len(value) <= 100:
+        from catalog.interests import commenter_interest
+
+        interest = commenter_interest(value)
+        if interest.vector is None:
+            raise FeedError(f"no comments by {value!r}", field="bucket.commenter", code="no_signals")
+        return interest.vector
+    if kind == "profile":
+        try:
+            return cold_start.profile_vector(cold_start.parse_profile(value))
+        except cold_start.ProfileError as exc:
+            raise FeedError(str(exc), field=f"bucket.{exc.field}") from None
     if kind == "text" and isinstance(value, str) and len(value) > MAX_BUCKET_TEXT_CHARS:
         raise FeedError(f"the bucket's text is {len(value)} characters; at most {MAX_BUCKET_TEXT_CHARS}",
                         field="bucket.text", code="max_length")
@@ -190,7 +207,8 @@ def bucket_vector(bucket: dict) -> np.ndarray | None:
         if centroid is None:
             raise FeedError(f"no topic {value}", field="bucket")
         return np.asarray(centroid, dtype=np.float32)
-    raise FeedError(f"bad bucket {bucket!r}: use a non-empty text, a list of video ids or a topic number", field="bucket")
+    raise FeedError(f"bad bucket {bucket!r}: use a non-empty text, a list of video ids, a topic number, a commenter or a profile",
+                    field="bucket")
 
 
 # What the feed's use cases read of a session and of its algorithm when they lock it.
@@ -385,8 +403,13 @@ def _pick(session: FeedSession, blueprint: machine.Blueprint, state: machine.Sta
     signals, seen, recent_creators = _history(session, blueprint, max(params.last_n, params.score_last_n), reconsider)
     seen = (seen - reconsider) | (also_seen - reconsider)
     bias = []
-    if state.batch_type == BIASED and session.bias_vector is not None:
-        bias = [np.asarray(session.bias_vector, dtype=np.float32)]
+    if session.bias_vector is not None:
+        # The bucket is the session's first evidence in every state (it used to steer only
+        # ``biased`` states, so the default algorithm ignored it), as strong as the strongest signal.
+        strongest = max((s.weight for s in blueprint.signals if s.polarity > 0), default=1.0)
+        signals = seeded_with_bias(signals, [np.asarray(session.bias_vector, dtype=np.float32)], strongest)
+        if state.batch_type == BIASED:
+            bias = [np.asarray(session.bias_vector, dtype=np.float32)]
     # MMR, evidence ranking and the creator cap read the vectors (and creators) of what the
     # searches found: read them with the searches.
     catalog = VideoCatalog(vectors_with_search=params.apply_mmr or params.score_last_n > 0 or params.creator_cap > 0)

@@ -103,3 +103,12 @@ def _evaluate(run: SimulationRun) -> dict:
                                  window=(min(3, batches), min(10, batches)), seed=seed, noise=NOISE,
                                  advance=advance)
     return {**report.as_dict(), "default": default.slug}
+
+
+@shared_task(name="feed.refresh_bucket_centroids")
+def refresh_bucket_centroids() -> dict[str, int]:
+    """Recompute the cold-start centroids (``feed.cold_start``); on the beat schedule
+    (``CELERY_BEAT_SCHEDULE``). Idempotent: a retry or an overlapping run stores the same rows."""
+    from . import cold_start
+
+    return cold_start.refresh_bucket_centroids()

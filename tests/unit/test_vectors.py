@@ -150,3 +150,14 @@ def test_kmeans_separates_clusters_and_normalises_centroids():
     assert labels[0] != labels[10]
     again, labels_again = kmeans(np.vstack([a, b]), 2, seed=0)
     np.testing.assert_array_equal(labels, labels_again)
+
+
+def test_a_bias_seeds_the_oldest_positive_evidence_and_real_signals_take_over():
+    from algorithms.vectors import seeded_with_bias
+
+    seeded = seeded_with_bias([sig(e(1))], [e(0) * 3, np.zeros(DIM)], weight=20.0)
+    assert len(seeded) == 2 and seeded[0].weight == 20.0 and seeded[0].polarity == 1
+    assert np.allclose(seeded[0].vector, e(0))  # normalised; a zero bias says nothing
+    assert user_vector(seeded_with_bias([], [e(0)], 1.0), last_n=5) @ e(0) == pytest.approx(1.0)
+    # Once last_n real signals came, the seed is out of the window.
+    assert user_vector(seeded_with_bias([sig(e(1))], [e(0)], 1.0), last_n=1) @ e(0) == pytest.approx(0.0)
