@@ -138,6 +138,8 @@ class DatabaseFunnelCatalog:
         return dict(Video.objects.filter(pk__in=list(ids)).values_list("pk", "document"))
 
     def creator_vectors(self, creators) -> dict[int, np.ndarray]:
+        """``{creator: vector}`` of those of ``creators`` that are embedded (training reads them
+        all at once; binary, as the videos' vectors are read, since parsing text is slow)."""
         with connection.cursor() as cursor:
             cursor.execute(f"SELECT id, vector_send(embedding) FROM {_CREATORS} WHERE id = ANY(%s::bigint[]) "
                            "AND embedding IS NOT NULL", [list(creators)])

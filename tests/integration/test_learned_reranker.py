@@ -91,9 +91,24 @@ def test_training_from_the_feed_log_then_recommendations_use_the_learned_reranke
         assert all(set(item["parts"]) == set(FEATURES) for item in page["items"])
         scores = [item["score"] for item in page["items"]]
         assert scores == sorted(scores, reverse=True) and all(0 <= s <= 1 for s in scores)
-    # A session's own history counts as positives: its co-occurrence and positive similarity show.
+    # A session's own history counts as positives: its positive similarity shows.
     session_page = api_client.post(URL, {"session": str(sessions[0]), "limit": 50}, format="json").json()
     assert any(item["parts"]["positive_similarity"] > 0.3 for item in session_page["items"])
+
+
+def test_the_command_trains_and_the_newest_model_is_the_one_used(catalog_db, api_client, capsys):
+    simulate_viewers()
+    first = train_reranker(seed=1)["model"]
+    call_command("train_reranker", "--seed", "2")
+    out = capsys.readouterr().out
+    newest = RerankerModel.objects.order_by("-id").first()
+    assert newest.pk != first and newest.metrics["seed"] == 2
+    assert f"Trained reranker {newest.pk} on 240 labelled impressions" in out and "validation AUC 0." in out
+    page = api_client.post(URL, {"video_ids": [first_video()]}, format="json").json()
+    assert page["reranker"] == "learned" and page["reranker_model"] == newest.pk
+    newest.delete()  # rolling back to the one before
+    page = api_client.post(URL, {"video_ids": [first_video()]}, format="json").json()
+    assert page["reranker_model"] == first
 
 
 def first_video():
