@@ -9,8 +9,10 @@ rebuilds the blueprint only when it changed.
 from __future__ import annotations
 
 import functools
-import threading
 import logging
+import threading
+
+from django.conf import settings
 
 from . import machine, traffic
 from .models import Algorithm
@@ -83,6 +85,17 @@ def _read_blueprint(version: int, algorithm_id: int) -> machine.Blueprint:
     )
 
 
+def learned_model_earns_its_place(metrics: dict) -> bool:
+    """Whether a model with these training ``metrics`` may rerank: its validation AUC beats the
+    AUC of similarity alone on the same held-out impressions by more than
+    ``RERANKER_MIN_GAIN_OVER_SIMILARITY``. A model that does not is kept (its metrics say why)
+    but the transparent hand-weighted scorer stays in use: a learned model must earn its place."""
+    validation, similarity = metrics.get("validation_auc"), metrics.get("similarity_auc")
+    if validation is None or similarity is None:
+        return False
+    return validation > similarity + settings.RERANKER_MIN_GAIN_OVER_SIMILARITY
+
+
 # The learned reranker in use: the newest stored model, unpickled once per process and kept
 # until a newer one is stored (each request reads only the newest row's id and header).
 _learned_lock = threading.Lock()
@@ -91,17 +104,20 @@ _refused: set[int] = set()
 
 
 def current_learned_model():
-    """The newest stored reranker (``learned.LearnedModel``), or None when there is none or it
-    cannot be used here (other features, another scikit-learn version: logged once)."""
+    """The newest stored reranker (``learned.LearnedModel``), or None when there is none, when it
+    does not beat similarity alone on its held-out sessions (``learned_model_earns_its_place``),
+    or when it cannot be used here (other features, another scikit-learn version: logged once)."""
     import sklearn
 
     from .models import RerankerModel
     from .ranking.learned import FEATURES, LearnedModel
 
-    header = RerankerModel.objects.order_by("-id").values_list("id", "features", "library_version").first()
+    header = RerankerModel.objects.order_by("-id").values_list("id", "features", "library_version", "metrics").first()
     if header is None:
         return None
-    pk, features, version = header
+    pk, features, version, metrics = header
+    if not learned_model_earns_its_place(metrics):
+        return None
     with _learned_lock:
         if pk in _learned:
             return _learned[pk]

@@ -67,8 +67,15 @@ def test_the_log_labels_long_views_and_sees_only_what_came_before(catalog_db):
     assert {s.polarity for s in log.signals} <= {1, -1}
 
 
+@pytest.fixture
+def any_model_reranks(settings):
+    """Serve whatever model is trained: the simulated viewers like by similarity alone, so on
+    their log no model beats similarity (the gate's own test is below)."""
+    settings.RERANKER_MIN_GAIN_OVER_SIMILARITY = -1.0
+
+
 def test_training_from_the_feed_log_then_recommendations_use_the_learned_reranker(catalog_db, api_client,
-                                                                                  admin_client):
+                                                                                  admin_client, any_model_reranks):
     sessions = simulate_viewers()
     result = train_reranker.delay(seed=0).get()
     assert result["status"] == "trained", result
@@ -96,7 +103,29 @@ def test_training_from_the_feed_log_then_recommendations_use_the_learned_reranke
     assert any(item["parts"]["positive_similarity"] > 0.3 for item in session_page["items"])
 
 
-def test_the_command_trains_and_the_newest_model_is_the_one_used(catalog_db, api_client, capsys):
+def test_a_model_that_does_not_beat_similarity_alone_is_kept_but_not_used(catalog_db, api_client):
+    simulate_viewers()
+    model = RerankerModel.objects.get(pk=train_reranker(seed=0)["model"])
+    for validation, used in ((model.metrics["similarity_auc"], "hand_weighted"),
+                             (model.metrics["similarity_auc"] - 0.05, "hand_weighted"),
+                             (model.metrics["similarity_auc"] + 0.05, "learned")):
+        model.metrics = {**model.metrics, "validation_auc": validation}
+        model.save()
+        page = api_client.post(URL, {"video_ids": [first_video()]}, format="json").json()
+        assert page["reranker"] == used, validation
+
+
+def test_the_command_says_when_its_model_is_not_used(catalog_db, capsys):
+    simulate_viewers()
+    call_command("train_reranker", "--seed", "0")
+    out = capsys.readouterr().out
+    row = RerankerModel.objects.get()
+    beats = row.metrics["validation_auc"] > row.metrics["similarity_auc"]
+    assert ("It now reranks recommendations." in out) == beats
+    assert ("the hand-weighted reranker stays in use" in out) == (not beats)
+
+
+def test_the_command_trains_and_the_newest_model_is_the_one_used(catalog_db, api_client, capsys, any_model_reranks):
     simulate_viewers()
     first = train_reranker(seed=1)["model"]
     call_command("train_reranker", "--seed", "2")

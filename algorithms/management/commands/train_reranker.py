@@ -3,6 +3,7 @@ now, in this process (the same job as the Celery task ``algorithms.train_reranke
 from django.core.management.base import BaseCommand
 
 from algorithms.ranking.learned import MIN_EXAMPLES
+from algorithms.selectors import learned_model_earns_its_place
 from algorithms.tasks import train_reranker
 
 
@@ -24,4 +25,10 @@ class Command(BaseCommand):
             f"Trained reranker {result['model']} on {result['examples']} labelled impressions "
             f"({result['positives']} positive): validation AUC {result['validation_auc']:.3f} on "
             f"{result['validation_examples']} impressions of held-out sessions "
-            f"(similarity alone: {result['similarity_auc']:.3f}). It now reranks recommendations."))
+            f"(similarity alone: {result['similarity_auc']:.3f})."))
+        if learned_model_earns_its_place(result):
+            self.stdout.write(self.style.SUCCESS("It now reranks recommendations."))
+        else:
+            self.stdout.write(self.style.WARNING(
+                "It does not beat similarity alone on the held-out sessions (by more than "
+                "RERANKER_MIN_GAIN_OVER_SIMILARITY), so the hand-weighted reranker stays in use."))
