@@ -220,7 +220,7 @@
     const on = unmuted();
     soundButton.setAttribute("aria-pressed", String(on));
     soundButton.setAttribute("aria-label", on ? "Mute (m)" : "Unmute (m)");
-    soundButton.textContent = on ? "🔊 Sound on" : "🔇 Unmute";
+    soundButton.textContent = on ? "♪ Sound on" : "♪ Unmute";
   }
 
   function setUnmuted(on) {
