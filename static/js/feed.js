@@ -17,8 +17,11 @@
  *   fallback's clock, so the feed moves to HTTP instead of flapping; the ws extension keeps
  *   reconnecting with its backoff, and a socket that stays up takes over again.
  * - Watch time: a card's clock runs while it is the current card (most of it on screen), the tab
- *   is visible and the viewer is not idle (some input in the last IDLE_MS). Wall time, so the loops
- *   of a short video count. Leaving the card sends a "view" event with the time counted.
+ *   is visible, the viewer is not idle (some input in the last IDLE_MS) and its video is not
+ *   loading (feed-ux.js marks it). Wall time, so the loops of a short video count. Leaving the
+ *   card sends a "view" event with the time counted.
+ * - The viewer's side (actions, media, banners, the end of the feed) is feed-ux.js: it sends
+ *   through window.tokfeed and listens to the "tokfeed:*" events (see the end of this file).
  * - Refill: when the viewer is REFILL_AT cards or fewer from the end, the event being sent carries
  *   `remaining` and `batch` (the last batch held), and the server answers with the next batch.
  * - Revised cards: after each view the server re-ranks the cards not yet reached and sends their
