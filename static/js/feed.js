@@ -303,6 +303,7 @@
   }, { root: list, threshold: [0.6] });
 
   const reached = new WeakSet();  // cards that have been the current one
+  let headingTo = null;  // the card go() scrolls to: the viewer chose it, a revision may not swap it
 
   function onScreen(card) {
     const r = card.getBoundingClientRect();
@@ -317,7 +318,9 @@
     if (!target || !target.classList || !target.classList.contains("card") || target.parentNode !== list) return;
     const all = cards();
     const currentIndex = current ? all.indexOf(current.card) : 0;
-    if (reached.has(target) || all.indexOf(target) <= currentIndex || onScreen(target)) e.preventDefault();
+    if (reached.has(target) || target === headingTo || all.indexOf(target) <= currentIndex || onScreen(target)) {
+      e.preventDefault();
+    }
   });
 
   function adopt(card) {
@@ -468,6 +471,7 @@
     const index = current ? all.indexOf(current.card) : 0;
     const target = all[index + step];
     if (target) {
+      headingTo = target;
       target.scrollIntoView({ behavior: reducedMotion() ? "auto" : "smooth", block: "start" });
     } else if (step > 0) {
       atEndOfList();
