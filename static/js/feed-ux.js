@@ -220,7 +220,7 @@
     const on = unmuted();
     soundButton.setAttribute("aria-pressed", String(on));
     soundButton.setAttribute("aria-label", on ? "Mute (m)" : "Unmute (m)");
-    soundButton.textContent = on ? "🔊 Sound on" : "🔇 Unmute";
+    soundButton.textContent = on ? "♪ Sound on" : "♪ Unmute";
   }
 
   function setUnmuted(on) {
@@ -230,9 +230,16 @@
   }
   showSound();
 
+  // The sound button shows while the current card has a video that plays.
+  function showSoundIfPlaying() {
+    const card = window.tokfeed.current();
+    feed.classList.toggle("media-playing", Boolean(card && card.dataset.media === "playing"));
+  }
+
   function setMedia(card, state) {
     if (card.dataset.media === state) return;
     card.dataset.media = state;
+    showSoundIfPlaying();
     feed.dispatchEvent(new CustomEvent("tokfeed:media", { detail: { card: card, state: state } }));
   }
 
@@ -328,6 +335,7 @@
     const card = e.detail.card;
     if (e.detail.previous) stop(e.detail.previous);
     play(card);
+    showSoundIfPlaying();
     const cards = Array.from(list.querySelectorAll(".card"));
     const next = cards[cards.indexOf(card) + 1];
     if (next) prepare(next);

@@ -21,8 +21,11 @@
  *   fallback's clock, so the feed moves to HTTP instead of flapping; the ws extension keeps
  *   reconnecting with its backoff, and a socket that stays up takes over again.
  * - Watch time: a card's clock runs while it is the current card (most of it on screen), the tab
- *   is visible and the viewer is not idle (some input in the last IDLE_MS). Wall time, so the loops
- *   of a short video count. Leaving the card sends a "view" event with the time counted.
+ *   is visible, the viewer is not idle (some input in the last IDLE_MS) and its video is not
+ *   loading (feed-ux.js marks it). Wall time, so the loops of a short video count. Leaving the
+ *   card sends a "view" event with the time counted.
+ * - The viewer's side (actions, media, banners, the end of the feed) is feed-ux.js: it sends
+ *   through window.tokfeed and listens to the "tokfeed:*" events (see the end of this file).
  * - Refill: when the viewer is REFILL_AT cards or fewer from the end, the event being sent carries
  *   `remaining` and `batch` (the last batch held), and the server answers with the next batch.
  * - Revised cards: after each view the server re-ranks the cards not yet reached and sends their
@@ -331,6 +334,7 @@
   }, { root: list, threshold: [0.6] });
 
   const reached = new WeakSet();  // cards that have been the current one
+  let headingTo = null;  // the card go() scrolls to: the viewer chose it, a revision may not swap it
 
   function onScreen(card) {
     const r = card.getBoundingClientRect();
@@ -345,7 +349,9 @@
     if (!target || !target.classList || !target.classList.contains("card") || target.parentNode !== list) return;
     const all = cards();
     const currentIndex = current ? all.indexOf(current.card) : 0;
-    if (reached.has(target) || all.indexOf(target) <= currentIndex || onScreen(target)) e.preventDefault();
+    if (reached.has(target) || target === headingTo || all.indexOf(target) <= currentIndex || onScreen(target)) {
+      e.preventDefault();
+    }
   });
 
   function adopt(card) {
@@ -496,6 +502,7 @@
     const index = current ? all.indexOf(current.card) : 0;
     const target = all[index + step];
     if (target) {
+      headingTo = target;
       target.scrollIntoView({ behavior: reducedMotion() ? "auto" : "smooth", block: "start" });
     } else if (step > 0) {
       atEndOfList();

@@ -27,6 +27,9 @@ def test_a_view_event_parses_and_asks_for_a_batch_two_cards_from_the_end():
     ({"type": "view", "event_id": str(uuid.uuid4()), "video": True, "watched_ms": 1}, "video"),
     ({"type": "not_interested", "event_id": str(uuid.uuid4())}, "video"),
     ({"type": "next", "event_id": str(uuid.uuid4()), "batch": -1}, "batch"),
+    ({"type": "undo", "event_id": str(uuid.uuid4())}, "undoes"),
+    ({"type": "undo", "event_id": str(uuid.uuid4()), "undoes": "x"}, "undoes"),
+    ({"type": "share", "event_id": str(uuid.uuid4())}, "video"),
 ])
 def test_a_bad_event_names_its_field_and_keeps_its_event_id(raw, field):
     with pytest.raises(InvalidEvent) as error:
@@ -34,6 +37,14 @@ def test_a_bad_event_names_its_field_and_keeps_its_event_id(raw, field):
     assert error.value.field == field
     if isinstance(raw, dict) and field != "event_id":
         assert error.value.event_id == raw["event_id"]
+
+
+def test_actions_and_their_undo_parse():
+    like, undo = str(uuid.uuid4()), str(uuid.uuid4())
+    for kind in ("like", "share", "follow_creator", "not_interested"):
+        assert parse_event({"type": kind, "event_id": like, "video": 3}).type == kind
+    event = parse_event({"type": "undo", "event_id": undo, "undoes": like})
+    assert (event.type, str(event.undoes), event.video) == ("undo", like, None)
 
 
 def test_counts_are_compact():
