@@ -69,3 +69,11 @@ def test_a_failing_request_gives_its_slot_back(settings):
     except RuntimeError:
         pass
     assert CAPACITY.in_flight == 0
+
+
+def test_the_retry_delay_doubles_with_each_refusal_in_a_row_up_to_a_cap(settings):
+    from tokfeed.capacity import MAX_DOUBLINGS, retry_after_ms
+
+    settings.OVERLOAD_RETRY_AFTER_MS = 500
+    for refused_before, low in ((0, 500), (1, 1000), (2, 2000), (MAX_DOUBLINGS + 5, 500 * 2 ** MAX_DOUBLINGS)):
+        assert all(low <= retry_after_ms(refused_before) <= 2 * low for _ in range(50)), refused_before
