@@ -211,7 +211,8 @@ class Socket:
         self.protocol = await asyncio.wait_for(opened, 30)
 
     def send(self, payload: dict):
-        self.protocol.sendMessage(json.dumps(payload).encode())
+        if self.protocol and self.protocol.state == self.protocol.STATE_OPEN:  # a resend after closing: dropped
+            self.protocol.sendMessage(json.dumps(payload).encode())
 
     def close(self):
         if self.protocol:
@@ -232,7 +233,11 @@ async def watch(viewer: dict, port: int, views: int, pace: dict, results: dict, 
     back for its ``retry_after_ms``, then the refused event goes again, the same event id."""
     rng = random.Random(str(viewer["session"]))
     ws = Socket()
-    await ws.open(port, viewer["cookie"])
+    try:
+        await ws.open(port, viewer["cookie"])
+    except (ConnectionError, OSError, asyncio.TimeoutError):
+        results["connect_failed"] += 1  # an overloaded server's handshake timed out: this viewer never watched
+        return
     cards, last_batch = list(viewer["cards"]), viewer["batch"]
     places = [(viewer["batch"], position) for position in range(len(cards))]  # (batch, position) of each card
     on_screen = 0  # the index of the card the viewer is on
@@ -336,7 +341,7 @@ async def watch(viewer: dict, port: int, views: int, pace: dict, results: dict, 
 
 async def run_viewers(viewers: list[dict], port: int, views: int, pace: dict) -> dict:
     results = {"ack_ms": [], "acked_ms": [], "refill_ms": [], "errors": [], "refusals": {}, "resent": 0,
-               "sent": 0, "unacked": 0, "stalled": 0, "sent_ids": [], "revised": 0}
+               "sent": 0, "unacked": 0, "stalled": 0, "sent_ids": [], "revised": 0, "connect_failed": 0}
     start = asyncio.Event()
     tasks = []
     for chunk in range(0, len(viewers), 50):  # open the sockets 50 at a time, then start together
@@ -452,7 +457,7 @@ def run(n: int, views: int, pace: dict, server_kind: str, workers: int, channel_
         "signals_recorded": recorded, "signal_rows": rows,
         "lost": results["sent"] - recorded, "applied_twice": rows - recorded,
         "unacked_at_end": results["unacked"],
-        "stalled_viewers": results["stalled"],
+        "stalled_viewers": results["stalled"], "sockets_not_opened": results["connect_failed"],
         "revised_cards": results["revised"],
         "errors": results["errors"][:5],
         "error_count": len(results["errors"]),
@@ -499,6 +504,7 @@ def main():
         for server_kind in args.servers:
             print(f"{server_kind}: {n} viewers x {args.views} views...", flush=True)
             results.append(run(n, args.views, pace, server_kind, args.workers, args.channel_layer, args.profile))
+            print(json.dumps({k: v for k, v in results[-1].items() if k != "errors"}), flush=True)  # kept if a later run fails
     print_table(
         f"feed websocket: view -> ack, refill view -> batch (ms; {pace_label}; MAX_INFLIGHT={settings.MAX_INFLIGHT}"
         f" per process, retry after {settings.OVERLOAD_RETRY_AFTER_MS}-{2 * settings.OVERLOAD_RETRY_AFTER_MS} ms)",
@@ -511,7 +517,8 @@ def main():
           "batch p95": r["refill_ms"]["p95"], "CPU ms/view": r["server_cpu_ms_per_view"],
           "client lag p95": r["client_loop_lag_ms"]["p95"],
           "lost": r["lost"], "twice": r["applied_twice"], "unacked": r["unacked_at_end"],
-          "stalled": r["stalled_viewers"], "errors": r["error_count"]} for r in results],
+          "stalled": r["stalled_viewers"], "not opened": r["sockets_not_opened"],
+          "errors": r["error_count"]} for r in results],
     )
     for r in results:
         if r["viewers"] == TARGET_VIEWERS:

@@ -39,6 +39,7 @@ import asyncio
 import collections
 import contextlib
 import logging
+import math
 import time
 from concurrent.futures import ThreadPoolExecutor
 from types import SimpleNamespace
@@ -124,6 +125,7 @@ class FeedConsumer(AsyncWebsocketConsumer):
     session_id: str | None = None
     group: str | None = None
     refusing_until = 0.0  # time.monotonic() until which this socket's events are refused (overloaded)
+    refused_in_a_row = 0  # refusals since this socket's last admitted event: its delay doubles with each
 
     async def connect(self):
         session_id = await in_worker_thread(_feed_session_of)(self.scope["session"])
@@ -179,12 +181,17 @@ class FeedConsumer(AsyncWebsocketConsumer):
 
         A socket refused once refuses every event it sends until that delay has passed: the
         client holds its outbox back as long, then resends it in order, so events sent before
-        it heard of the refusal are not applied before the refused one."""
+        it heard of the refusal are not applied before the refused one. Each refusal in a row
+        doubles the next one's delay (``tokfeed.capacity.retry_after_ms``)."""
         now = time.monotonic()
-        if now >= self.refusing_until and CAPACITY.try_acquire():
+        if now < self.refusing_until:  # sent before the client heard: the same delay, what is left of it
+            return Overloaded(math.ceil((self.refusing_until - now) * 1000))
+        if CAPACITY.try_acquire():
+            self.refused_in_a_row = 0
             return None
-        refusal = CAPACITY.refusal("websocket")
-        self.refusing_until = max(self.refusing_until, now + refusal.retry_after_ms / 1000)
+        refusal = CAPACITY.refusal("websocket", self.refused_in_a_row)
+        self.refused_in_a_row += 1
+        self.refusing_until = now + refusal.retry_after_ms / 1000
         return refusal
 
     async def _handle(self, event):

@@ -6,7 +6,8 @@ served: everything up to the next message of that socket) or one request to the 
 (``/feed/events/``, ``/feed/batch/``) or the API (``/api/``). Admission never waits: a unit
 either takes a slot or is refused, and the client is told when to send the same thing again
 (``retry_after_ms``: ``OVERLOAD_RETRY_AFTER_MS`` times a random factor in [1, 2), so clients
-refused together do not come back together). The event ids make the resend safe: an event is
+refused together do not come back together; doubled for each refusal a socket had in a row, up
+to 16 times: without it, at twice the capacity, resends every second became the load). The event ids make the resend safe: an event is
 applied once, however often it is sent.
 
 Why a count of work in flight, not a queue's wait time: by Little's law a process that completes
@@ -60,9 +61,10 @@ class Capacity:
         with self._lock:
             self.in_flight -= 1
 
-    def refusal(self, transport: str) -> Overloaded:
+    def refusal(self, transport: str, refused_before: int = 0) -> Overloaded:
+        """The refusal to send, its delay doubled for each refusal this client had in a row."""
         REFUSED.labels(transport).inc()
-        return Overloaded(retry_after_ms())
+        return Overloaded(retry_after_ms(refused_before))
 
     @contextlib.contextmanager
     def slot(self, transport: str):
@@ -75,8 +77,15 @@ class Capacity:
             self.release()
 
 
-def retry_after_ms() -> int:
-    return round(settings.OVERLOAD_RETRY_AFTER_MS * random.uniform(1, 2))
+#: The most times a client's retry delay is doubled (500 ms base: at most 8-16 s).
+MAX_DOUBLINGS = 4
+
+
+def retry_after_ms(refused_before: int = 0) -> int:
+    """Exponential backoff with jitter: under sustained overload clients come back ever less often,
+    so refusals (cheap, not free) do not become the load themselves."""
+    doublings = min(refused_before, MAX_DOUBLINGS)
+    return round(settings.OVERLOAD_RETRY_AFTER_MS * 2 ** doublings * random.uniform(1, 2))
 
 
 #: This process's capacity, shared by its websockets and its HTTP requests.

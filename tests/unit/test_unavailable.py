@@ -1,6 +1,7 @@
 """A request that gets no database connection in time is told to come back (503), not a 500."""
 from django.db import OperationalError
 from django.test import RequestFactory
+from prometheus_client import REGISTRY
 from psycopg_pool import PoolTimeout
 
 from tokfeed.unavailable import PoolExhaustedMiddleware
@@ -39,6 +40,7 @@ def test_past_capacity_a_request_is_refused_at_once_and_a_slot_is_given_back_aft
     seen = []
     middleware = CapacityMiddleware(lambda request: seen.append(CAPACITY.in_flight) or "served")
     request = RequestFactory().post("/feed/events/")
+    refused_before = REGISTRY.get_sample_value("tokfeed_overloaded_total", {"transport": "http"}) or 0
     assert middleware(request) == "served" and seen == [1] and CAPACITY.in_flight == 0
     with CAPACITY.slot("test"), CAPACITY.slot("test"):
         refused = middleware(request)
@@ -46,6 +48,7 @@ def test_past_capacity_a_request_is_refused_at_once_and_a_slot_is_given_back_aft
     assert refused.status_code == 503 and refused["Retry-After"] in ("2", "3")  # 1.5-3 s, rounded up
     assert b'"code": "overloaded"' in refused.content
     assert CAPACITY.in_flight == 0
+    assert REGISTRY.get_sample_value("tokfeed_overloaded_total", {"transport": "http"}) == refused_before + 1
 
     settings.MAX_INFLIGHT = 0  # no limit
     with CAPACITY.slot("test"), CAPACITY.slot("test"), CAPACITY.slot("test"):
@@ -66,3 +69,11 @@ def test_a_failing_request_gives_its_slot_back(settings):
     except RuntimeError:
         pass
     assert CAPACITY.in_flight == 0
+
+
+def test_the_retry_delay_doubles_with_each_refusal_in_a_row_up_to_a_cap(settings):
+    from tokfeed.capacity import MAX_DOUBLINGS, retry_after_ms
+
+    settings.OVERLOAD_RETRY_AFTER_MS = 500
+    for refused_before, low in ((0, 500), (1, 1000), (2, 2000), (MAX_DOUBLINGS + 5, 500 * 2 ** MAX_DOUBLINGS)):
+        assert all(low <= retry_after_ms(refused_before) <= 2 * low for _ in range(50)), refused_before
