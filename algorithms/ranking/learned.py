@@ -38,6 +38,7 @@ import numpy as np
 from ..vectors import normalize, normalize_rows
 from .candidates import Candidate
 from .funnel import FRESH_HALF_LIFE_DAYS, FunnelContext, VideoFacts, hand_weighted, query_vector, reranker
+from .learned_scorer import one_thread
 
 FEATURES: tuple[str, ...] = (
     "similarity", "positive_similarity", "negative_similarity", "creator_affinity", "co_occurrence",
@@ -272,15 +273,6 @@ class TrainedReranker:
     metrics: dict
     n_examples: int
     n_positive: int
-
-
-def one_thread():
-    """OpenMP limited to one thread for a fit or a prediction: on a few rows (a page's 200
-    candidates, a few thousand examples) threads cost more than they save, and on a busy
-    machine their spinning made a 200-row prediction 8x slower (165 ms against 22 ms)."""
-    from threadpoolctl import threadpool_limits
-
-    return threadpool_limits(1)
 
 
 #: The direction each feature may push the score (+1 up, -1 down, 0 free): nearer the viewer's
