@@ -179,7 +179,7 @@ class BatchParams:
     ``mmr_lambda``, ``n_topics``. tokfeed extensions: ``decay`` and ``popularity_weighted``;
     and the evidence ranking, all off by default so FirstBatch blueprints rank as there:
     ``score_last_n`` (``evidence.score_candidates``), ``kernel_width``, ``tag_weight`` (shared
-hashtags as evidence, and tag recall), ``explore_bonus`` (with
+hashtags as evidence, and tag recall), ``corroboration`` (``evidence.trust``), ``explore_bonus`` (with
     evidence ranking, the targeted slots consider a sample of unseen items besides the recalled
     ones), ``exploit_above``, ``explore_regions``, ``creator_cap``, ``creator_trust`` (the cap
     yields only to agreement: several long watches of a creator, never one) and ``max_queries``
