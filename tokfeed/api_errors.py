@@ -6,10 +6,12 @@ Partners get a sentence they can act on (``error``), the field at fault for bad 
 ``required``, ``invalid``, ``not_authenticated``, ``throttled``, and the use cases' own,
 ``tokfeed.errors``), and ``details``: DRF's full per-field breakdown, or null.
 
-A path under ``/api/`` that names no endpoint is a 404 in the same shape (``not_found``).
+A path under ``/api/`` that names no endpoint is a 404 in the same shape (``not_found``), and an
+unexpected error there a 500 (``internal_error``; its traceback goes to the ``django.request``
+log, never to the partner).
 """
 from django.http import JsonResponse
-from django.views.defaults import page_not_found
+from django.views.defaults import page_not_found, server_error as django_server_error
 from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
@@ -70,12 +72,24 @@ def api_exception_handler(exc, context):
     return response
 
 
+def _is_api(request) -> bool:
+    return request.path == "/api" or request.path.startswith("/api/")
+
+
 def not_found(request, exception=None):
     """Django's 404 handler (``handler404``): under ``/api/``, the error shape; elsewhere, its page.
 
     (With ``DEBUG`` on, Django shows its technical 404 page instead, wherever the path.)
     """
-    if request.path == "/api" or request.path.startswith("/api/"):
+    if _is_api(request):
         return JsonResponse(error_body(f"there is no API endpoint at {request.path}: see /api/docs/", None,
                                        "not_found"), status=404)
     return page_not_found(request, exception)
+
+
+def server_error(request):
+    """Django's 500 handler (``handler500``): under ``/api/``, the error shape; elsewhere, its page."""
+    if _is_api(request):
+        return JsonResponse(error_body("the server failed to answer this request; it is logged, and the same "
+                                       "request may be sent again", None, "internal_error"), status=500)
+    return django_server_error(request)

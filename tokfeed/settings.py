@@ -378,8 +378,11 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT}},
     # Our loggers print once, here: daphne and celery configure the root logger too.
     "loggers": {
-        name: {"handlers": ["console"], "level": "INFO", "propagate": False}
-        for name in ("tokfeed", "catalog", "algorithms", "feed")
+        **{name: {"handlers": ["console"], "level": "INFO", "propagate": False}
+           for name in ("tokfeed", "catalog", "algorithms", "feed")},
+        # A request's unexpected error, with its traceback: Django's own handler for it prints
+        # only with DEBUG on (and mails ADMINS, whom tokfeed does not set).
+        "django.request": {"handlers": ["console"], "level": "ERROR", "propagate": False},
     },
 }
 if LOG_FORMAT == "json":
@@ -388,5 +391,5 @@ if LOG_FORMAT == "json":
     LOGGING["root"] = {"handlers": ["console"], "level": "INFO"}
     LOGGING["loggers"].update({
         name: {"handlers": ["console"], "level": "INFO", "propagate": False}
-        for name in ("django", "uvicorn", "uvicorn.access", "daphne", "celery")
+        for name in ("django", "django.request", "uvicorn", "uvicorn.access", "daphne", "celery")
     })

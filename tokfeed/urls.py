@@ -45,3 +45,4 @@ urlpatterns = [
 
 # An unknown path under /api/ is answered in the API's error shape; elsewhere, Django's page.
 handler404 = "tokfeed.api_errors.not_found"
+handler500 = "tokfeed.api_errors.server_error"

@@ -4,6 +4,7 @@ shape), keys issued from the admin and from ``create_api_key``, the move of the 
 under ``/api/``. On the real catalog, with real keys (hashed as in production)."""
 import importlib
 import io
+import logging
 import re
 import uuid
 from datetime import timedelta
@@ -337,3 +338,25 @@ def test_other_unknown_paths_keep_djangos_page_and_a_missing_slash_still_redirec
     assert page.status_code == 404 and page["Content-Type"].startswith("text/html")
     redirect = api_client.get("/api/v1/creators")
     assert redirect.status_code == 301 and redirect["Location"] == "/api/v1/creators/"
+
+
+def test_an_unexpected_error_in_the_api_is_a_json_500_and_its_traceback_is_logged(db, api_client, monkeypatch,
+                                                                                   caplog):
+    from catalog import selectors
+
+    def broken(video_id, limit):
+        raise RuntimeError("the similar statement broke")
+
+    monkeypatch.setattr(selectors, "similar_videos", broken)
+    api_client.raise_request_exception = False
+    video = Video.objects.filter(embedding__isnull=False).values_list("pk", flat=True).first() or 1
+    request_log = logging.getLogger("django.request")  # it prints itself, not through the root
+    request_log.addHandler(caplog.handler)
+    try:
+        response = api_client.get(f"/api/v1/videos/{video}/similar/")
+    finally:
+        request_log.removeHandler(caplog.handler)
+    assert_error(response, 500, "internal_error")
+    assert "broke" not in response.content.decode()  # the partner gets no internals
+    logged = [r for r in caplog.records if r.name == "django.request" and r.exc_info]
+    assert logged and "the similar statement broke" in str(logged[0].exc_info[1])
