@@ -258,29 +258,38 @@ class Score:
     window: float
     lift: float  # window / base rate
     of_ceiling: float  # window / the ceiling's window
+    #: The standard error of ``of_ceiling`` over the viewers (0 for one viewer): how far another
+    #: draw of as many viewers could move it.
+    of_ceiling_se: float = 0.0
 
     def as_dict(self, digits: int = 4) -> dict:
         return {"per_batch": [round(x, digits) for x in self.per_batch], "window_mean": round(self.window, digits),
-                "lift": round(self.lift, digits), "of_ceiling": round(self.of_ceiling, digits)}
+                "lift": round(self.lift, digits), "of_ceiling": round(self.of_ceiling, digits),
+                "of_ceiling_se": round(self.of_ceiling_se, digits)}
 
 
 def score(per_viewer: Sequence[Sequence[float]], base_rate: float, ceiling: Sequence[float],
           window: tuple[int, int]) -> Score:
     """A feed's score on one taste from each viewer's per-batch on-topic shares."""
-    per_batch = np.mean(np.asarray(per_viewer, dtype=float), axis=0).tolist()
+    per_viewer = np.asarray(per_viewer, dtype=float)
+    per_batch = np.mean(per_viewer, axis=0).tolist()
     mean = window_mean(per_batch, window)
     top = window_mean(ceiling, window)
-    return Score(per_batch, mean, mean / base_rate, mean / top if top else 0.0)
+    viewers = [window_mean(row, window) for row in per_viewer]
+    se = float(np.std(viewers, ddof=1) / math.sqrt(len(viewers))) if len(viewers) > 1 else 0.0
+    return Score(per_batch, mean, mean / base_rate, mean / top if top else 0.0, se / top if top else 0.0)
 
 
 def average(scores: Iterable[Score]) -> Score:
-    """Scores averaged over tastes, each taste counting once."""
+    """Scores averaged over tastes, each taste counting once (tastes' viewers are independent,
+    so the standard errors add in quadrature)."""
     scores = list(scores)
     return Score(
         np.mean([s.per_batch for s in scores], axis=0).tolist(),
         float(np.mean([s.window for s in scores])),
         float(np.mean([s.lift for s in scores])),
         float(np.mean([s.of_ceiling for s in scores])),
+        math.sqrt(sum(s.of_ceiling_se ** 2 for s in scores)) / len(scores),
     )
 
 
@@ -348,6 +357,11 @@ class Report:
                 s = pick(slug)
                 line += f"  {s.window:6.3f} {s.lift:6.1f}x {100 * s.of_ceiling:5.1f}%"
             lines.append(line)
+        for slug in algorithms:
+            m = self.mean(slug)
+            lines.append(f"{slug}: {100 * m.of_ceiling:.1f}% of the ceiling, standard error "
+                         f"{100 * m.of_ceiling_se:.1f} points over the viewers (two algorithms closer than "
+                         f"about twice that are not told apart by this run)")
         lines += ["", "on-topic share per batch, mean over tastes",
                   f"{'batch':>5}  {'random':>6}  {'ceiling':>7}" + "".join(f"  {slug[:21]:>21}" for slug in algorithms)]
         means = {feed: self.mean(feed) for feed in self.scores}

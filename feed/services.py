@@ -601,6 +601,8 @@ def record_action(session_id, *, video_id: int, event_id: uuid.UUID | str, signa
     return _record(session_id, partner, video_id, event_id, signal_type=signal_type.strip().upper())
 
 
+#: How an undo is named on the event stream (it is no signal type of the blueprint's).
+UNDO = "UNDO"
 #: The actions an undo may withdraw (a share, once made, cannot be taken back).
 UNDOABLE = frozenset({machine.LIKE, machine.FOLLOW_CREATOR, machine.NOT_INTERESTED})
 
@@ -612,6 +614,8 @@ def undo_action(session_id, *, event_id: uuid.UUID | str, undoes: uuid.UUID | st
 
     The withdrawn action stops counting as evidence (``_history`` skips it) and in the viewer's
     liked videos; the state machine does not step back (an edge taken stays taken, as a view's).
+    Published once after commit like any applied signal, as ``UNDO`` (the monitor's event names
+    the event it undoes), so the viewer's other tabs, the monitor and the metrics see it.
     Returns the state as it is (no signal).
     """
     try:
@@ -636,6 +640,8 @@ def undo_action(session_id, *, event_id: uuid.UUID | str, undoes: uuid.UUID | st
             raise FeedError(f"action {undoes} was already undone", field="undoes", code="already_undone")
         Signal.objects.create(session_id=session.pk, video_id=action["video_id"], type="", event_id=event_id,
                               state_before=session.state, state_after=session.state, undoes_id=action["id"])
+        _publish_signal(session, action["video_id"], event_id, UNDO, None, session.state, session.state,
+                        undoes=undoes)
     return SignalOutcome(None, session.state, duplicate=False)
 
 
@@ -689,17 +695,21 @@ def _record(session_id, partner, video_id, event_id, *, watched_ms: int | None =
 # the same events at the same moment (``feed.metrics``).
 
 def _publish_signal(session: FeedSession, video_id: int, event_id: uuid.UUID, signal: str,
-                    watched_ms: int | None, state_before: str, state_after: str) -> None:
+                    watched_ms: int | None, state_before: str, state_after: str, *,
+                    undoes: uuid.UUID | None = None) -> None:
+    monitor_event = {
+        "type": "monitor.event", "kind": "signal", "session": str(session.pk),
+        "algorithm": session.algorithm.slug, "video": video_id, "signal": signal, "watched_ms": watched_ms,
+        "state_before": state_before, "state_after": state_after, "event_id": str(event_id),
+        "at": timezone.now().isoformat(),
+    }
+    if undoes is not None:
+        monitor_event["undoes"] = str(undoes)
     publish_on_commit([
         (session_group(session.pk), {
             "type": "feed.state", "state": state_after, "signal": signal, "event_id": str(event_id), "batch": None,
         }),
-        (MONITOR_GROUP, {
-            "type": "monitor.event", "kind": "signal", "session": str(session.pk),
-            "algorithm": session.algorithm.slug, "video": video_id, "signal": signal, "watched_ms": watched_ms,
-            "state_before": state_before, "state_after": state_after, "event_id": str(event_id),
-            "at": timezone.now().isoformat(),
-        }),
+        (MONITOR_GROUP, monitor_event),
     ], then=lambda: metrics.count_signal(signal))
 
 

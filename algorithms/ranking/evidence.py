@@ -82,6 +82,30 @@ def kernel(vectors: np.ndarray, others: np.ndarray, width: float) -> np.ndarray:
     return np.exp((vectors.astype(np.float64) @ others.T.astype(np.float64) - 1.0) / width)
 
 
+def trust(evidence: Evidence, width: float, corroboration: float, tag_weight: float = 0.0,
+          tags: Sequence[dict] | None = None) -> np.ndarray:
+    """How far each positive signal is to be believed, from 0 to 1, by what the viewer did near it.
+
+    A long watch is a hypothesis ("more like this") that the videos shown near it test: their
+    skips contradict it, their long watches corroborate it. Signal ``j``'s trust is
+
+        (own weight + support) / (own weight + support + corroboration * contradiction)
+
+    where support and contradiction are the other signals' positive and negative weights, each
+    times its kernel to ``j`` (by vector, plus ``tag_weight`` times the tag cosine when ``tags``,
+    the evidence's tag vectors, are given). One noisy long watch whose neighbours the viewer then
+    skips fades, where a taste's long watches hold each other up; a negative signal's trust is 1.
+    """
+    near = kernel(evidence.vectors, evidence.vectors, width)
+    if tag_weight and tags is not None:
+        near = near + tag_weight * tag_cosine(tags, tags)
+    np.fill_diagonal(near, 0.0)
+    own = evidence.positive
+    held = own + near @ evidence.positive
+    against = corroboration * (near @ evidence.negative)
+    return np.where(own > 0, held / np.maximum(held + against, 1e-12), 1.0)
+
+
 class EvidenceScores:
     """The evidence on a pool of candidate vectors, updated as picks are made.
 
@@ -94,7 +118,8 @@ class EvidenceScores:
     """
 
     def __init__(self, vectors: np.ndarray, evidence: Evidence, width: float, explore_bonus: float,
-                 tag_weight: float = 0.0, tags: tuple[Sequence[dict], Sequence[dict]] | None = None):
+                 tag_weight: float = 0.0, tags: tuple[Sequence[dict], Sequence[dict]] | None = None,
+                 corroboration: float = 0.0):
         self.vectors = np.asarray(vectors, dtype=np.float32)
         self.width = width
         self.explore_bonus = explore_bonus
@@ -102,7 +127,11 @@ class EvidenceScores:
         k_liked = k
         if tag_weight and tags is not None and len(evidence):
             k_liked = k + tag_weight * tag_cosine(*tags)
-        self.positive = k_liked @ evidence.positive if len(evidence) else np.zeros(len(self.vectors))
+        positive = evidence.positive
+        if corroboration and len(evidence):
+            evidence_tags = tags[1] if tag_weight and tags is not None else None
+            positive = positive * trust(evidence, width, corroboration, tag_weight, evidence_tags)
+        self.positive = k_liked @ positive if len(evidence) else np.zeros(len(self.vectors))
         self.negative = k @ evidence.negative if len(evidence) else np.zeros(len(self.vectors))
         self.density = k.sum(axis=1) if len(evidence) else np.zeros(len(self.vectors))
 

@@ -110,6 +110,9 @@ PARAMS: tuple[ParamSpec, ...] = (
     ParamSpec("tag_weight", NUMBER, "Evidence ranking: how much sharing rare hashtags with a watched or skipped "
                                     "video counts, next to vector similarity; above 0 the targeted slots also "
                                     "recall videos tagged like the recent long watches (0 = vectors only)."),
+    ParamSpec("corroboration", NUMBER, "Evidence ranking: how much the skips near a long watch discount it "
+                                       "(a long watch whose neighbours the viewer skips is believed less; "
+                                       "0 = every long watch counts in full).", _TARGETED),
     ParamSpec("explore_bonus", NUMBER, "Bonus for videos in regions the viewer has not been shown yet "
                                        "(evidence ranking; 0 = none).", _AROUND),
     ParamSpec("exploit_above", UNIT, "Evidence ranking: a targeted slot takes the best recalled video only while "
@@ -176,7 +179,7 @@ class BatchParams:
     ``mmr_lambda``, ``n_topics``. tokfeed extensions: ``decay`` and ``popularity_weighted``;
     and the evidence ranking, all off by default so FirstBatch blueprints rank as there:
     ``score_last_n`` (``evidence.score_candidates``), ``kernel_width``, ``tag_weight`` (shared
-hashtags as evidence, and tag recall), ``explore_bonus`` (with
+hashtags as evidence, and tag recall), ``corroboration`` (``evidence.trust``), ``explore_bonus`` (with
     evidence ranking, the targeted slots consider a sample of unseen items besides the recalled
     ones), ``exploit_above``, ``explore_regions``, ``creator_cap``, ``creator_trust`` (the cap
     yields only to agreement: several long watches of a creator, never one) and ``max_queries``
@@ -196,6 +199,7 @@ hashtags as evidence, and tag recall), ``explore_bonus`` (with
     score_last_n: int = 0
     kernel_width: float = 0.1
     tag_weight: float = 0.0
+    corroboration: float = 0.0
     explore_bonus: float = 0.0
     exploit_above: float = 0.0
     explore_regions: bool = False

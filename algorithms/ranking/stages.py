@@ -230,7 +230,7 @@ def _evidence_scores(context: BatchContext, pool: Sequence[Candidate], explore_b
         by_video = dict(zip(known, vectors[len(ids):]))
         tags = (vectors[:len(ids)], [by_video.get(video, {}) for video in evidence.videos])
     scores = EvidenceScores(context.catalog.vectors(ids), evidence, params.kernel_width, explore_bonus,
-                            params.tag_weight, tags)
+                            params.tag_weight, tags, params.corroboration)
     earlier = sorted(context.taken - context.seen)
     scores.count_as_shown(context.catalog.vectors(earlier) if earlier else [])
     return scores

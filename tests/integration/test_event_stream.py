@@ -215,3 +215,33 @@ def test_each_applied_signal_is_published_once_after_commit_and_a_duplicate_neve
         with pytest.raises(services.FeedError):
             services.record_action(session.id, video_id=video, event_id=uuid.uuid4(), signal_type="NO_SUCH_TYPE")
     assert len(first) == 1 and resent == [] and refused == []  # to the session and the monitor, then the metrics
+
+
+def test_an_undo_is_published_once_after_commit_like_any_applied_signal(
+        catalog_db, django_capture_on_commit_callbacks):
+    session = services.start_session(algorithm="seed-default")
+    video = services.next_batch(session.id).items[0].video.pk
+    like = uuid.uuid4()
+    services.record_action(session.id, video_id=video, event_id=like, signal_type="LIKE")
+    undo = uuid.uuid4()
+    with django_capture_on_commit_callbacks() as applied:
+        services.undo_action(session.id, event_id=undo, undoes=like)
+    with django_capture_on_commit_callbacks() as resent:
+        assert services.undo_action(session.id, event_id=undo, undoes=like).duplicate
+    assert len(applied) == 1 and resent == []
+
+
+def test_the_monitor_and_the_viewer_s_other_tabs_hear_of_an_undo(catalog_db, monkeypatch):
+    sent = []
+    monkeypatch.setattr(services, "publish_on_commit", lambda messages, then=None: sent.extend(messages))
+    session = services.start_session(algorithm="seed-default")
+    video = services.next_batch(session.id).items[0].video.pk
+    like, undo = uuid.uuid4(), uuid.uuid4()
+    services.record_action(session.id, video_id=video, event_id=like, signal_type="LIKE")
+    sent.clear()
+    services.undo_action(session.id, event_id=undo, undoes=like)
+    frames = {event["type"]: event for _, event in sent}
+    assert set(frames) == {"feed.state", "monitor.event"}
+    assert frames["feed.state"]["signal"] == "UNDO" and frames["feed.state"]["event_id"] == str(undo)
+    assert frames["monitor.event"]["signal"] == "UNDO" and frames["monitor.event"]["undoes"] == str(like)
+    assert frames["monitor.event"]["video"] == video

@@ -6,6 +6,7 @@ from algorithms.evaluation import (
     CatalogVideo,
     Report,
     Viewer,
+    average,
     ceiling_per_batch,
     extract_tastes,
     random_per_batch,
@@ -134,3 +135,23 @@ def test_score_and_report(tmp_path):
     assert "mean over tastes" in text and "#fitness" in text
     report.plot(tmp_path / "plot.png")
     assert (tmp_path / "plot.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_the_score_says_how_far_another_draw_of_viewers_could_move_it():
+    # Two viewers at 1.0 and 0.0 over the window: the mean 0.5, its standard error 0.5 (of a
+    # ceiling of 1); at a ceiling of 0.5 both double.
+    s = score([[1.0, 1.0], [0.0, 0.0]], 0.25, [1.0, 1.0], (1, 2))
+    assert (s.of_ceiling, s.of_ceiling_se) == (0.5, 0.5)
+    assert score([[1.0, 1.0], [0.0, 0.0]], 0.25, [0.5, 0.5], (1, 2)).of_ceiling_se == 1.0
+    # Viewers who agree leave no doubt; one viewer gives no spread to measure.
+    assert score([[0.5, 0.5], [0.5, 0.5]], 0.25, [1.0, 1.0], (1, 2)).of_ceiling_se == 0.0
+    assert score([[1.0, 0.0]], 0.25, [1.0, 1.0], (1, 2)).of_ceiling_se == 0.0
+    # Over tastes, independent errors add in quadrature: two tastes of 0.5 each -> 0.5 / sqrt(2).
+    assert average([s, s]).of_ceiling_se == pytest.approx(0.5 / 2 ** 0.5)
+
+    tastes = extract_tastes(catalog(), min_share=0.05, max_share=0.25)
+    report = Report(tastes, batches=2, window=(1, 2), batch_size=5)
+    for feed in ("algo", "random", "ceiling"):
+        report.scores[feed] = {t.name: s for t in tastes}
+    assert report.as_dict()["feeds"]["algo"]["mean"]["of_ceiling_se"] == round(0.5 / len(tastes) ** 0.5, 4)
+    assert f"algo: 50.0% of the ceiling, standard error {100 * 0.5 / len(tastes) ** 0.5:.1f} points" in report.table()

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from algorithms.ranking import BATCH_TYPES, BUILDERS, STAGES, BatchParams, InMemoryCatalog, build_batch, param_errors
-from algorithms.ranking.evidence import Evidence, EvidenceScores
+from algorithms.ranking.evidence import Evidence, EvidenceScores, trust
 from algorithms.ranking.stages import BatchContext, run
 from algorithms.vectors import WeightedSignal, normalize
 
@@ -227,3 +227,37 @@ def test_a_positive_the_skips_around_it_contradict_is_left_for_exploration(clust
     batch = build_batch("personalized", params, clusters, agreed, 5, frozenset({300, 301, 302}), np.random.default_rng(0))
     assert [cluster_of(c.id) for c in batch].count(3) == 5
     assert {c.source for c in batch} == {"ann"}
+
+
+def test_a_long_watch_whose_neighbours_were_skipped_is_believed_less():
+    # Two long watches: one in cluster 0 whose neighbours were then skipped, one in cluster 1
+    # corroborated by another long watch next to it.
+    skipped_nearby = [signal(normalize(e(0) + 0.1 * e(k)), 10.0, -1) for k in (3, 4, 5)]
+    signals = [signal(e(0)), signal(e(1)), signal(normalize(e(1) + 0.1 * e(2)))] + skipped_nearby
+    evidence = Evidence.from_signals(signals, last_n=10)
+    watched = evidence.positive > 0
+
+    def trust_of_watch_at(axis, corroboration=3.0):
+        return trust(evidence, 0.1, corroboration)[watched & (evidence.vectors @ e(axis) > 0.99)][0]
+
+    assert trust_of_watch_at(0) < 0.5 < 0.99 < trust_of_watch_at(1)
+    assert trust(evidence, 0.1, 3.0)[~watched].tolist() == [1.0] * 3  # skips are not discounted
+    # The more corroboration weighs, the less the contradicted watch counts; 0 believes it all.
+    assert trust_of_watch_at(0, 6.0) < trust_of_watch_at(0)
+    assert trust(evidence, 0.1, 0.0).tolist() == [1.0] * len(evidence)
+
+
+def test_corroboration_sends_a_contradicted_long_watch_s_slots_exploring(clusters):
+    # One long watch in cluster 3, then four of its neighbours skipped: without corroboration its
+    # other neighbours still outrank the unexplored clusters; with it, the batch leaves cluster 3.
+    params = dict(last_n=10, alpha=1.0, explore_bonus=0.3, **EVIDENCE)
+    watched, skipped = 300, [301, 302, 303, 304]
+    noisy = [signal(clusters.vectors([watched])[0])] + [signal(v, 10.0, -1) for v in clusters.vectors(skipped)]
+    seen = frozenset({watched, *skipped})
+    counts = {}
+    for corroboration in (0.0, 3.0):
+        p = BatchParams(corroboration=corroboration, **params)
+        counts[corroboration] = sum([cluster_of(c.id) for c in build_batch(
+            "personalized", p, clusters, noisy, 5, seen, np.random.default_rng(seed))].count(3) for seed in range(5))
+    assert counts[3.0] < counts[0.0]
+    assert counts[3.0] <= 5  # at most about one card a batch goes back there
