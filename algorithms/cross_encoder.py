@@ -21,12 +21,19 @@ class CrossEncoderError(RuntimeError):
     pass
 
 
-@functools.cache
-def load_cross_encoder(path: str):
-    """The ``CrossEncoder`` in the folder ``path``, loaded once per process."""
+def check_model_folder(path: str) -> str:
+    """What ``path`` holds, when it is a local model folder; else CrossEncoderError saying why.
+    The one check of ``CROSS_ENCODER_MODEL`` (loading and ``/readyz`` both call it)."""
     if not Path(path, "config.json").is_file():
         raise CrossEncoderError(f"CROSS_ENCODER_MODEL={path!r} is not a local model folder (no config.json); "
                                 "tokfeed never downloads models.")
+    return f"model folder {path}"
+
+
+@functools.cache
+def load_cross_encoder(path: str):
+    """The ``CrossEncoder`` in the folder ``path``, loaded once per process."""
+    check_model_folder(path)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     from sentence_transformers import CrossEncoder

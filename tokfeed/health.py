@@ -10,7 +10,9 @@ never redirected to HTTPS (``SECURE_REDIRECT_EXEMPT``).
   - ``channel_layer``: Redis answers, when ``REDIS_URL`` sets the channel layer;
   - ``broker``: the Celery broker answers, when ``CELERY_BROKER_URL`` is set;
   - ``embedding_model``: the model's files are on disk where ``EMBEDDING_MODEL`` says (checked,
-    not loaded: a probe every few seconds must not load torch).
+    not loaded: a probe every few seconds must not load torch);
+  - ``cross_encoder``: the same of the partner funnel's cross-encoder, when ``CROSS_ENCODER_MODEL``
+    is set.
   A failing check's detail names the error; a check's change of status is logged once.
 
 Each check is bounded: a few seconds for Redis and the broker, ``DATABASE_POOL_TIMEOUT`` for a
@@ -78,11 +80,20 @@ def check_embedding_model() -> str:
     return check_model_files(settings.EMBEDDING_MODEL)
 
 
+def check_cross_encoder() -> str:
+    if not settings.CROSS_ENCODER_MODEL:
+        raise NotConfigured("no cross-encoder (CROSS_ENCODER_MODEL is unset)")
+    from algorithms.cross_encoder import check_model_folder
+
+    return check_model_folder(settings.CROSS_ENCODER_MODEL)
+
+
 CHECKS = {
     "database": check_database,
     "channel_layer": check_channel_layer,
     "broker": check_broker,
     "embedding_model": check_embedding_model,
+    "cross_encoder": check_cross_encoder,
 }
 
 # Each check's last status in this process, to log changes rather than every probe.

@@ -274,8 +274,7 @@ CROSS_ENCODER_MODEL = os.environ.get("CROSS_ENCODER_MODEL", "").strip()
 # A trained reranker is used only when its validation AUC beats similarity alone's, on the same
 # held-out sessions, by more than this (algorithms.selectors.learned_model_earns_its_place).
 RERANKER_MIN_GAIN_OVER_SIMILARITY = float(os.environ.get("RERANKER_MIN_GAIN_OVER_SIMILARITY", "0"))
-if CROSS_ENCODER_MODEL and not (Path(CROSS_ENCODER_MODEL) / "config.json").is_file():
-    raise RuntimeError(f"CROSS_ENCODER_MODEL={CROSS_ENCODER_MODEL!r} is not a local model folder (no config.json)")
+# Checked where it is used: algorithms.cross_encoder.check_model_folder, and by /readyz.
 #: A creator's vector weighs its last 30 posts by time when set: a post this many days older
 #: than the creator's newest counts half (catalog.documents.recency_weights). Unset: equal weights.
 CREATOR_VECTOR_HALF_LIFE_DAYS = float(os.environ["CREATOR_VECTOR_HALF_LIFE_DAYS"]) if os.environ.get(

@@ -37,6 +37,7 @@ def test_readyz_checks_the_database_and_the_model_and_says_what_is_not_configure
     # The test settings have the in-memory layer and eager tasks: nothing to check, not a failure.
     assert body["checks"]["channel_layer"]["status"] == "not configured"
     assert body["checks"]["broker"]["status"] == "not configured"
+    assert body["checks"]["cross_encoder"]["status"] == "not configured"
 
 
 def test_readyz_checks_redis_and_the_broker_when_they_are_configured(db, client, settings):
@@ -53,6 +54,7 @@ def test_readyz_is_503_naming_each_part_that_is_down(db, client, settings, tmp_p
     settings.CELERY_TASK_ALWAYS_EAGER, settings.CELERY_BROKER_URL = False, UNREACHABLE_REDIS
     (tmp_path / "modules.json").write_text("[]")  # a model folder without its weights
     settings.EMBEDDING_MODEL = str(tmp_path)
+    settings.CROSS_ENCODER_MODEL = str(tmp_path / "no-such-model")
     response = client.get("/readyz")
     assert response.status_code == 503
     body = response.json()
@@ -63,6 +65,7 @@ def test_readyz_is_503_naming_each_part_that_is_down(db, client, settings, tmp_p
     assert checks["broker"]["status"] == "failing" and checks["broker"]["detail"]
     assert checks["embedding_model"]["status"] == "failing"
     assert "config.json" in checks["embedding_model"]["detail"] and "model.safetensors" in checks["embedding_model"]["detail"]
+    assert checks["cross_encoder"]["status"] == "failing" and "no config.json" in checks["cross_encoder"]["detail"]
 
 
 def test_probes_are_not_redirected_to_https(db, client, settings):
