@@ -233,9 +233,10 @@ def _session_transaction():
         raise
 
 
-def _locked_session(session_id, partner: str | None) -> FeedSession:
+def _locked_session(session_id, partner: str | None, *, with_bias: bool = False) -> FeedSession:
     """The session with its algorithm, the session row locked until the transaction ends
-    (``_session_transaction``); only ``partner``'s sessions are found.
+    (``_session_transaction``); only ``partner``'s sessions are found. ``with_bias`` reads
+    ``bias_vector`` too (what a batch needs), in pgvector's binary form.
 
     Only the session row is locked: a bare ``FOR UPDATE`` would also lock the joined algorithm
     row and serialise every session of that algorithm (and the operator's edits). Every view and
@@ -250,7 +251,8 @@ def _locked_session(session_id, partner: str | None) -> FeedSession:
     with connection.cursor() as cursor:
         cursor.execute(
             f"""SELECT set_config('lock_timeout', %s, true), set_config('statement_timeout', %s, true);
-                SELECT {select_list("s", _LOCKED_SESSION_FIELDS)}, {select_list("a", _LOCKED_ALGORITHM_FIELDS)}
+                SELECT {select_list("s", _LOCKED_SESSION_FIELDS)}, {select_list("a", _LOCKED_ALGORITHM_FIELDS)},
+                       {"vector_send(s.bias_vector)" if with_bias else "NULL"}
                   FROM {FeedSession._meta.db_table} s JOIN {Algorithm._meta.db_table} a ON a.id = s.algorithm_id
                  WHERE s.id = %s AND s.partner IS NOT DISTINCT FROM %s FOR UPDATE OF s""",
             [str(settings.FEED_LOCK_TIMEOUT_MS), str(settings.FEED_STATEMENT_TIMEOUT_MS), session_id, partner],
@@ -261,7 +263,9 @@ def _locked_session(session_id, partner: str | None) -> FeedSession:
         raise SessionNotFound(f"no feed session {session_id}")
     split = len(_LOCKED_SESSION_FIELDS)
     session = from_row(FeedSession, _LOCKED_SESSION_FIELDS, row[:split])
-    session.algorithm = from_row(Algorithm, _LOCKED_ALGORITHM_FIELDS, row[split:])
+    session.algorithm = from_row(Algorithm, _LOCKED_ALGORITHM_FIELDS, row[split:-1])
+    if with_bias:
+        session.bias_vector = None if row[-1] is None else vector_from_bytes(row[-1])
     return session
 
 
@@ -411,8 +415,10 @@ def _pick(session: FeedSession, blueprint: machine.Blueprint, state: machine.Sta
         if state.batch_type == BIASED:
             bias = [np.asarray(session.bias_vector, dtype=np.float32)]
     # MMR, evidence ranking and the creator cap read the vectors (and creators) of what the
-    # searches found: read them with the searches.
-    catalog = VideoCatalog(vectors_with_search=params.apply_mmr or params.score_last_n > 0 or params.creator_cap > 0)
+    # searches found: read them with the searches. Evidence ranking and region exploration
+    # read those of a random sample too: read them with the draws.
+    catalog = VideoCatalog(vectors_with_search=params.apply_mmr or params.score_last_n > 0 or params.creator_cap > 0,
+                           vectors_with_draws=params.score_last_n > 0 or params.explore_regions)
     timings: dict[str, float] = {}
     picked = [(c, session.cycle) for c in build_batch(state.batch_type, params, catalog, signals, size, seen, rng, bias,
                                                       recent_creators=recent_creators, timings=timings)]
@@ -437,7 +443,7 @@ def next_batch(session_id, *, after: int | None = None, partner: str | None = No
     """
     started = time.perf_counter()
     with _session_transaction():
-        session = _locked_session(session_id, partner)
+        session = _locked_session(session_id, partner, with_bias=True)
         if after is not None and session.batch_count == after + 1:
             return _served_batch(session)
         blueprint = _blueprint_of(session)
@@ -488,7 +494,7 @@ def revise_upcoming(session_id, *, viewed_video: int, partner: str | None = None
     Returns the new cards in order; none (and nothing written) when there is nothing to replace.
     """
     with _session_transaction():
-        session = _locked_session(session_id, partner)
+        session = _locked_session(session_id, partner, with_bias=True)
         signal_count, upcoming, ahead = _upcoming(session, viewed_video)
         if not upcoming:
             return []
