@@ -44,7 +44,7 @@ from algorithms import machine
 from algorithms.ranking import BIASED, Candidate, build_batch
 from algorithms.models import Algorithm
 from algorithms.selectors import algorithm_for_new_session, load_blueprint
-from algorithms.vectors import WeightedSignal, normalize, seeded_with_bias
+from algorithms.vectors import WeightedSignal, normalize, one_blas_thread, seeded_with_bias
 from catalog.models import Topic, Video
 from catalog.selectors import VideoCatalog, vector_from_bytes, videos_for_display
 from tokfeed.errors import Busy, NotFound, ServiceError
@@ -420,14 +420,15 @@ def _pick(session: FeedSession, blueprint: machine.Blueprint, state: machine.Sta
     catalog = VideoCatalog(vectors_with_search=params.apply_mmr or params.score_last_n > 0 or params.creator_cap > 0,
                            vectors_with_draws=params.score_last_n > 0 or params.explore_regions)
     timings: dict[str, float] = {}
-    picked = [(c, session.cycle) for c in build_batch(state.batch_type, params, catalog, signals, size, seen, rng, bias,
-                                                      recent_creators=recent_creators, timings=timings)]
-    if len(picked) < size:
-        session.cycle += 1
-        chosen = frozenset(c.id for c, _ in picked) | also_seen
-        picked += [(c, session.cycle) for c in build_batch(
-            state.batch_type, params, catalog, signals, size - len(picked), chosen, rng, bias,
-            recent_creators=recent_creators, timings=timings)]
+    with one_blas_thread():  # small products: spinning BLAS threads cost more than they do
+        picked = [(c, session.cycle) for c in build_batch(state.batch_type, params, catalog, signals, size, seen, rng,
+                                                          bias, recent_creators=recent_creators, timings=timings)]
+        if len(picked) < size:
+            session.cycle += 1
+            chosen = frozenset(c.id for c, _ in picked) | also_seen
+            picked += [(c, session.cycle) for c in build_batch(
+                state.batch_type, params, catalog, signals, size - len(picked), chosen, rng, bias,
+                recent_creators=recent_creators, timings=timings)]
     logger.debug("session %s: %s picked %d in %s", session.id, state.name, len(picked),
                  ", ".join(f"{name} {ms:.1f} ms" for name, ms in timings.items()))
     return picked

@@ -1,10 +1,12 @@
 """The batch's written-out statements (feed.services, catalog.selectors): what they must keep."""
+import contextlib
 import uuid
 
 import numpy as np
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from algorithms.vectors import one_blas_thread
 from catalog.models import Video
 from catalog.selectors import VideoCatalog
 from feed import services
@@ -105,7 +107,7 @@ def test_an_evidence_batch_reads_what_it_scores_with_the_statements_that_find_it
 
 def test_reading_vectors_with_the_recalls_changes_no_batch(catalog_db):
     # The same candidates, in the same order, with the same scores, as a catalog that reads
-    # every vector and creator by id, for the same rng and evidence.
+    # every vector and creator by id, for the same rng and evidence; on one BLAS thread or more.
     from algorithms.ranking import build_batch
     from algorithms.selectors import load_blueprint
     from feed.models import FeedSession
@@ -119,12 +121,13 @@ def test_reading_vectors_with_the_recalls_changes_no_batch(catalog_db):
         signals, seen, recent = services._history(stored, blueprint, max(params.last_n, params.score_last_n))
         assert any(s.polarity > 0 for s in signals) and any(s.polarity < 0 for s in signals)
         for seed in range(3):
-            batches = [
-                [(c.id, c.source, c.similarity, c.score, dict(c.parts), c.creator)
-                 for c in build_batch(state.batch_type, params, catalog, signals, 5, seen, np.random.default_rng(seed),
-                                      recent_creators=recent)]
-                for catalog in (VideoCatalog(), VideoCatalog(vectors_with_search=True, vectors_with_draws=True))
-            ]
+            batches = []
+            for catalog, threads in ((VideoCatalog(), contextlib.nullcontext()),
+                                     (VideoCatalog(vectors_with_search=True, vectors_with_draws=True), one_blas_thread())):
+                with threads:  # as next_batch builds (one BLAS thread), or not
+                    batches.append([(c.id, c.source, c.similarity, c.score, dict(c.parts), c.creator)
+                                    for c in build_batch(state.batch_type, params, catalog, signals, 5, seen,
+                                                         np.random.default_rng(seed), recent_creators=recent)])
             assert batches[0] == batches[1] and len(batches[0]) == 5
             compared += 1
     assert compared >= 6
