@@ -99,10 +99,12 @@ def test_an_evidence_batch_reads_what_it_scores_with_the_statements_that_find_it
         batch = services.next_batch(session.id)
     assert len(batch.items) == 5
     statements = [q["sql"] for q in queries]
-    # The searches, the tag recall and the random draws bring their videos' vectors and creators;
-    # the catalog's size for tag rarity comes with the tag statements.
+    # The searches, the tag recall and the random draws bring their videos' vectors, creators
+    # and hashtags, the history those of the signals' videos, each with the catalog's size.
     assert not [sql for sql in statements if "WHERE id = ANY" in sql and "vector_send" in sql], statements
     assert not [sql for sql in statements if sql.lstrip().startswith("SELECT reltuples")], statements
+    assert not [sql for sql in statements if sql.lstrip().startswith("SELECT v.id, ARRAY(SELECT ARRAY[vh.hashtag_id")], \
+        statements
 
 
 def test_reading_vectors_with_the_recalls_changes_no_batch(catalog_db):
@@ -118,12 +120,15 @@ def test_reading_vectors_with_the_recalls_changes_no_batch(catalog_db):
     compared = 0
     for state in blueprint.states:
         params = state.batch_params
-        signals, seen, recent = services._history(stored, blueprint, max(params.last_n, params.score_last_n))
+        last_n = max(params.last_n, params.score_last_n)
+        signals, seen, recent = services._history(stored, blueprint, last_n)
         assert any(s.polarity > 0 for s in signals) and any(s.polarity < 0 for s in signals)
         for seed in range(3):
             batches = []
-            for catalog, threads in ((VideoCatalog(), contextlib.nullcontext()),
-                                     (VideoCatalog(vectors_with_search=True, vectors_with_draws=True), one_blas_thread())):
+            reading = VideoCatalog(vectors_with_search=True, vectors_with_draws=True, tags_with_reads=True)
+            read_signals, *rest = services._history(stored, blueprint, last_n, tags_for=reading)
+            assert [s.video for s in read_signals] == [s.video for s in signals] and rest == [seen, recent]
+            for catalog, threads in ((VideoCatalog(), contextlib.nullcontext()), (reading, one_blas_thread())):
                 with threads:  # as next_batch builds (one BLAS thread), or not
                     batches.append([(c.id, c.source, c.similarity, c.score, dict(c.parts), c.creator)
                                     for c in build_batch(state.batch_type, params, catalog, signals, 5, seen,
