@@ -485,11 +485,16 @@ class VideoCatalog:
                          scored AS (SELECT t.video_id, sum(r.weight * r.idf) AS score
                                       FROM {_TAGGED} t JOIN rarity r ON r.hashtag_id = t.hashtag_id
                                      WHERE NOT (t.video_id = ANY(%s)) AND r.idf > 0
-                                     GROUP BY t.video_id)
+                                     GROUP BY t.video_id),
+                         best AS (SELECT s.video_id, s.score
+                                    FROM scored s JOIN {_TABLE} v ON v.id = s.video_id AND v.embedding IS NOT NULL
+                                   ORDER BY s.score DESC, s.video_id
+                                   LIMIT %s)
+                    -- The vectors and tags of the best alone (read before the LIMIT, they were
+                    -- read for every video scored).
                     SELECT s.video_id, s.score, {kept}, {self._tag_columns("s.video_id")}
-                      FROM scored s JOIN {_TABLE} v ON v.id = s.video_id AND v.embedding IS NOT NULL
-                     ORDER BY s.score DESC, s.video_id
-                     LIMIT %s""",
+                      FROM best s JOIN {_TABLE} v ON v.id = s.video_id
+                     ORDER BY s.score DESC, s.video_id""",
                 [list(weights), list(weights.values()), MAX_TAG_SHARE, list(set(exclude) | set(weights)), k],
             )
             rows = cursor.fetchall()
