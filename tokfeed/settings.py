@@ -274,6 +274,12 @@ CROSS_ENCODER_MODEL = os.environ.get("CROSS_ENCODER_MODEL", "").strip()
 # A trained reranker is used only when its validation AUC beats similarity alone's, on the same
 # held-out sessions, by more than this (algorithms.selectors.learned_model_earns_its_place).
 RERANKER_MIN_GAIN_OVER_SIMILARITY = float(os.environ.get("RERANKER_MIN_GAIN_OVER_SIMILARITY", "0"))
+# Seconds each process remembers which reranker is the newest (algorithms.selectors): a model
+# trained or deleted elsewhere is used (or dropped) within this long; 0: read on every request.
+RERANKER_CACHE_SECONDS = env_int("RERANKER_CACHE_SECONDS", 10)
+# Seconds each process remembers the global cold-start centroid (feed.cold_start.global_centroid),
+# which the beat's refresh_bucket_centroids recomputes; 0: read for every new session.
+COLD_START_CACHE_SECONDS = env_int("COLD_START_CACHE_SECONDS", 60)
 if CROSS_ENCODER_MODEL and not (Path(CROSS_ENCODER_MODEL) / "config.json").is_file():
     raise RuntimeError(f"CROSS_ENCODER_MODEL={CROSS_ENCODER_MODEL!r} is not a local model folder (no config.json)")
 #: A creator's vector weighs its last 30 posts by time when set: a post this many days older
