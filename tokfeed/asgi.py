@@ -5,8 +5,9 @@ HTTP runs Django's middleware and the (all synchronous) views on one worker thre
 (``OneThreadASGIHandler``), not Django's default async chain.
 """
 import os
+from concurrent.futures import ThreadPoolExecutor
 
-from asgiref.sync import sync_to_async
+from asgiref.sync import ThreadSensitiveContext, sync_to_async
 from django.core.handlers.asgi import ASGIHandler
 from django.core.handlers.base import BaseHandler
 
@@ -25,11 +26,38 @@ class OneThreadASGIHandler(ASGIHandler):
     event loop: on 2 shared cores an API read took ~5.5 ms of a process's time this way and
     ~3.4 ms in one hop (``bench/api.py``). Reading the body and sending the response stay on the
     event loop, as in Django's.
+
+    A request's thread-sensitive work (its ``request_started`` and ``request_finished`` signals,
+    the chain and the view: everything that touches its database connection) runs on one thread
+    of its own, as in Django's; but the thread is reused by a later request rather than started
+    and joined for each (asgiref's ``ThreadSensitiveContext(executor=...)``). One whose request
+    ended with an exception (a client gone mid-request: the view may still be running on it) is
+    not reused.
     """
+
+    #: Idle single-thread executors kept for reuse, at most (more are shut down when idle).
+    MAX_IDLE_THREADS = 64
 
     def __init__(self):
         BaseHandler.__init__(self)
         self.load_middleware(is_async=False)
+        self._idle_threads: list[ThreadPoolExecutor] = []  # touched from the event loop only
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            raise ValueError(f"Django can only handle ASGI/HTTP connections, not {scope['type']}.")
+        thread = (self._idle_threads.pop() if self._idle_threads
+                  else ThreadPoolExecutor(max_workers=1, thread_name_prefix="request"))
+        try:
+            async with ThreadSensitiveContext(executor=thread):
+                await self.handle(scope, receive, send)
+        except BaseException:
+            thread.shutdown(wait=False)
+            raise
+        if len(self._idle_threads) < self.MAX_IDLE_THREADS:
+            self._idle_threads.append(thread)
+        else:
+            thread.shutdown(wait=False)
 
     async def get_response_async(self, request):
         return await sync_to_async(self.get_response, thread_sensitive=True)(request)
