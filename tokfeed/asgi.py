@@ -4,6 +4,8 @@
 HTTP runs Django's middleware and the (all synchronous) views on one worker thread per request
 (``OneThreadASGIHandler``), not Django's default async chain.
 """
+import asyncio
+import contextvars
 import os
 from concurrent.futures import ThreadPoolExecutor
 
@@ -30,9 +32,9 @@ class OneThreadASGIHandler(ASGIHandler):
     A request's thread-sensitive work (its ``request_started`` and ``request_finished`` signals,
     the chain and the view: everything that touches its database connection) runs on one thread
     of its own, as in Django's; but the thread is reused by a later request rather than started
-    and joined for each (asgiref's ``ThreadSensitiveContext(executor=...)``). One whose request
-    ended with an exception (a client gone mid-request: the view may still be running on it) is
-    not reused.
+    and joined for each (asgiref's ``ThreadSensitiveContext(executor=...)``). A thread whose
+    request was abandoned (the client went away, Django cancelled the wait, but the view may
+    still be running on it) or ended with an exception is not reused.
     """
 
     #: Idle single-thread executors kept for reuse, at most (more are shut down when idle).
@@ -48,19 +50,33 @@ class OneThreadASGIHandler(ASGIHandler):
             raise ValueError(f"Django can only handle ASGI/HTTP connections, not {scope['type']}.")
         thread = (self._idle_threads.pop() if self._idle_threads
                   else ThreadPoolExecutor(max_workers=1, thread_name_prefix="request"))
+        abandoned = _Abandoned()
+        _abandoned.set(abandoned)  # the tasks handle() creates see this object (a copy of the context)
         try:
             async with ThreadSensitiveContext(executor=thread):
                 await self.handle(scope, receive, send)
         except BaseException:
             thread.shutdown(wait=False)
             raise
-        if len(self._idle_threads) < self.MAX_IDLE_THREADS:
-            self._idle_threads.append(thread)
-        else:
+        if abandoned.yes or len(self._idle_threads) >= self.MAX_IDLE_THREADS:
             thread.shutdown(wait=False)
+        else:
+            self._idle_threads.append(thread)
 
     async def get_response_async(self, request):
-        return await sync_to_async(self.get_response, thread_sensitive=True)(request)
+        try:
+            return await sync_to_async(self.get_response, thread_sensitive=True)(request)
+        except asyncio.CancelledError:
+            if (state := _abandoned.get(None)) is not None:
+                state.yes = True
+            raise
+
+
+class _Abandoned:
+    yes = False
+
+
+_abandoned: contextvars.ContextVar[_Abandoned] = contextvars.ContextVar("tokfeed_request_abandoned")
 
 
 def get_asgi_application() -> OneThreadASGIHandler:
