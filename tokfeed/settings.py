@@ -275,6 +275,12 @@ CROSS_ENCODER_MODEL = os.environ.get("CROSS_ENCODER_MODEL", "").strip()
 # held-out sessions, by more than this (algorithms.selectors.learned_model_earns_its_place).
 RERANKER_MIN_GAIN_OVER_SIMILARITY = float(os.environ.get("RERANKER_MIN_GAIN_OVER_SIMILARITY", "0"))
 # Checked where it is used: algorithms.cross_encoder.check_model_folder, and by /readyz.
+# Seconds each process remembers which reranker is the newest (algorithms.selectors): a model
+# trained or deleted elsewhere is used (or dropped) within this long; 0: read on every request.
+RERANKER_CACHE_SECONDS = env_int("RERANKER_CACHE_SECONDS", 10)
+# Seconds each process remembers the global cold-start centroid (feed.cold_start.global_centroid),
+# which the beat's refresh_bucket_centroids recomputes; 0: read for every new session.
+COLD_START_CACHE_SECONDS = env_int("COLD_START_CACHE_SECONDS", 60)
 #: A creator's vector weighs its last 30 posts by time when set: a post this many days older
 #: than the creator's newest counts half (catalog.documents.recency_weights). Unset: equal weights.
 CREATOR_VECTOR_HALF_LIFE_DAYS = float(os.environ["CREATOR_VECTOR_HALF_LIFE_DAYS"]) if os.environ.get(
