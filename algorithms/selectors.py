@@ -13,9 +13,13 @@ import logging
 import threading
 
 from django.conf import settings
+from django.db.models.signals import post_delete, post_save
+from django.dispatch import receiver
+
+from tokfeed.ttl_cache import TTLCache
 
 from . import machine, traffic
-from .models import Algorithm
+from .models import Algorithm, RerankerModel
 
 logger = logging.getLogger(__name__)
 
@@ -97,10 +101,22 @@ def learned_model_earns_its_place(metrics: dict) -> bool:
 
 
 # The learned reranker in use: the newest stored model, unpickled once per process and kept
-# until a newer one is stored (each request reads only the newest row's id and header).
+# until a newer one is stored. Which one is newest (its id and header) is remembered for
+# RERANKER_CACHE_SECONDS, so a recommendation reads no row: a model trained (or deleted, to roll
+# back) elsewhere is used within that long, at once in the process that wrote it.
 _learned_lock = threading.Lock()
 _learned: dict[int, object] = {}
 _refused: set[int] = set()
+_newest_header: TTLCache[tuple | None] = TTLCache(lambda: settings.RERANKER_CACHE_SECONDS)
+
+
+def _read_newest_header() -> tuple | None:
+    return RerankerModel.objects.order_by("-id").values_list("id", "features", "library_version", "metrics").first()
+
+
+@receiver([post_save, post_delete], sender=RerankerModel, dispatch_uid="forget_newest_reranker_header")
+def forget_newest_reranker(**kwargs) -> None:
+    _newest_header.forget()
 
 
 def current_learned_model():
@@ -109,10 +125,9 @@ def current_learned_model():
     or when it cannot be used here (other features, another scikit-learn version: logged once)."""
     import sklearn
 
-    from .models import RerankerModel
     from .ranking.learned import FEATURES, LearnedModel
 
-    header = RerankerModel.objects.order_by("-id").values_list("id", "features", "library_version", "metrics").first()
+    header = _newest_header.get(None, _read_newest_header)
     if header is None:
         return None
     pk, features, version, metrics = header

@@ -111,10 +111,18 @@ def _row_id(pk: str) -> int:
     return int(pk)
 
 
+#: The ``limit`` query parameter (``SimilarityLimitSerializer``'s one field), built once: a
+#: serializer per request costs more than the rest of the similar view around its statement.
+_LIMIT_FIELD = SimilarityLimitSerializer().fields["limit"]
+
+
 def _limit(request) -> int:
-    body = SimilarityLimitSerializer(data=request.query_params)
-    body.is_valid(raise_exception=True)
-    return body.validated_data["limit"]
+    """The ``limit`` query parameter as ``SimilarityLimitSerializer`` reads it (absent or blank:
+    its default); 400 naming ``limit`` otherwise."""
+    try:
+        return _LIMIT_FIELD.run_validation(_LIMIT_FIELD.get_value(request.query_params))
+    except ValidationError as exc:
+        raise ValidationError({"limit": exc.detail}) from None
 
 
 ERRORS = {

@@ -74,6 +74,12 @@ class Music(models.Model):
 class Hashtag(models.Model):
     name = models.CharField(max_length=200, unique=True)
     external_id = models.CharField(max_length=64, blank=True)
+    #: How many videos carry the tag: kept by the database (migration catalog/0007's triggers)
+    #: on every write to the video-hashtag links, whoever makes it; a value written here is
+    #: ignored. Tag rarity (``algorithms.ranking.catalog.tag_idf``) reads it on every batch.
+    video_count = models.BigIntegerField(
+        default=0, editable=False, help_text="Videos with this hashtag (kept up to date by the database).",
+    )
 
     class Meta:
         ordering = ["name"]

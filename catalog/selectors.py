@@ -25,6 +25,24 @@ MAX_EF_SEARCH = 1000
 
 _TABLE = Video._meta.db_table
 _TAGGED = Video.hashtags.through._meta.db_table
+#: The catalog's size, for tag rarity, as a scalar subquery: the planner's row estimate, which
+#: costs nothing, or a count where the table was never analysed (the count runs only then).
+_CATALOG_SIZE = f"""SELECT CASE WHEN c.reltuples > 0 THEN c.reltuples::bigint ELSE (SELECT count(*) FROM {_TABLE}) END
+                      FROM pg_class c WHERE c.oid = '{_TABLE}'::regclass"""
+
+
+def tags_of(video: str) -> str:
+    """SQL: the hashtags of the video whose id is the expression ``video``, each with how many
+    videos carry it, as a 2-D array ``{{tag id, video count}, ...}`` (``{}`` for none): what tag
+    rarity needs of a video, read with the statement that finds it (``VideoCatalog``)."""
+    return f"""ARRAY(SELECT ARRAY[vh.hashtag_id::bigint, h.video_count]
+                      FROM {_TAGGED} vh JOIN {Hashtag._meta.db_table} h ON h.id = vh.hashtag_id
+                     WHERE vh.video_id = {video})"""
+
+
+def catalog_size() -> str:
+    """SQL: the catalog's size as tag rarity takes it (a scalar subquery, read once a statement)."""
+    return f"({_CATALOG_SIZE})"
 
 
 @dataclass(frozen=True)
@@ -195,14 +213,39 @@ class VideoCatalog:
     ``vectors_with_search`` the searches also read the vectors of the videos they find and keep
     them, so that ``vectors`` of those (what MMR asks for next) costs no statement of its own;
     one instance then serves one batch. ``creators`` of those videos are kept the same way.
+    ``vectors_with_draws`` does the same for the random draws (evidence ranking and region
+    exploration score a random sample by its vectors), and ``shared_tags`` follows
+    ``vectors_with_search``. With ``tags_with_reads`` every statement that finds videos also
+    reads their hashtags and the catalog's size (``tags_of``), and ``keep_tags`` takes those of
+    other videos (the signals' videos, read with the session's history), so that
+    ``tag_vectors`` of them costs no statement, and ``shared_tags`` of videos without a hashtag
+    none either.
     """
 
-    def __init__(self, ef_search: int | None = None, *, vectors_with_search: bool = False):
+    def __init__(self, ef_search: int | None = None, *, vectors_with_search: bool = False,
+                 vectors_with_draws: bool = False, tags_with_reads: bool = False):
         self.ef_search = ef_search
         self.vectors_with_search = vectors_with_search
+        self.vectors_with_draws = vectors_with_draws
+        self.tags_with_reads = tags_with_reads
         self._found_vectors: dict[int, bytes] = {}
         self._creators: dict[int, int | None] = {}
-        self._size: int | None = None  # the catalog's size, for tag rarity (read once)
+        self._tags: dict[int, list] = {}  # video -> [[tag id, videos with the tag]]
+        self._size: int | None = None  # the catalog's size for tag rarity, as last read
+
+    def keep_tags(self, tags: Iterable[tuple[int, list]], size: int) -> None:
+        """Keep ``[(video id, [[tag id, video count], ...])]`` and the catalog's ``size`` (what a
+        statement read with ``tags_of`` and ``catalog_size``), for ``tag_vectors``."""
+        self._tags.update((pk, list(video_tags or ())) for pk, video_tags in tags)
+        self._size = size
+
+    def _tag_columns(self, video: str) -> str:
+        return f"{tags_of(video)}, {catalog_size()}" if self.tags_with_reads else "NULL, NULL"
+
+    def _keep_row_tags(self, pk: int, video_tags, size) -> None:
+        if video_tags is not None:
+            self._tags[pk] = list(video_tags)
+            self._size = size
 
     def search(self, query, k: int, exclude: frozenset[int] = frozenset(), min_similarity: float = -1.0):
         """Nearest unseen videos to ``query``: ``[(id, cosine)]``, nearest first (see ``search_many``)."""
@@ -256,7 +299,7 @@ class VideoCatalog:
         vector = "vector_send(embedding), creator_id" if self.vectors_with_search else "NULL, NULL"
         # The seen ids are dropped after the index scan (a WHERE inside it would make pgvector
         # 0.6 return fewer rows); PostgreSQL checks them against a hash of the array.
-        search = f"""SELECT n, id, distance, {vector}
+        search = f"""SELECT n, id, distance, {vector}, {self._tag_columns("ranked.id")}
                        FROM (SELECT q.n, v.id, v.distance, v.embedding, v.creator_id,
                                     row_number() OVER (PARTITION BY q.n ORDER BY v.distance, v.id) AS rank
                                FROM unnest(%s::text[]::vector[]) WITH ORDINALITY AS q(embedding, n)
@@ -269,11 +312,12 @@ class VideoCatalog:
                       ORDER BY n, rank"""
         rows = _rows_with_setting(search, [literals, depth, exclude, k], setting)
         found: list[list[tuple[int, float]]] = [[] for _ in literals]
-        for n, pk, distance, vector, creator in rows:
+        for n, pk, distance, vector, creator, video_tags, size in rows:
             found[n - 1].append((pk, 1.0 - distance))
             if vector is not None:
                 self._found_vectors[pk] = vector
                 self._creators[pk] = creator
+            self._keep_row_tags(pk, video_tags, size)
         return found
 
     def random_unseen(self, k: int, exclude: frozenset[int], rng: np.random.Generator, popularity_weighted: bool = False):
@@ -282,6 +326,8 @@ class VideoCatalog:
         Draws candidate ids from the id range instead of ``ORDER BY random()``, which would read
         the whole table on every batch. Popularity weighting picks among a uniform sample of
         10×k candidates, an approximation that keeps the cost independent of catalog size.
+        With ``vectors_with_draws``, the vectors and creators of the videos it can return are
+        read by the same statements and kept.
         """
         if k <= 0:
             return []
@@ -291,7 +337,12 @@ class VideoCatalog:
         # sizes the next draws, so a few rounds are enough even near the end of the catalog.
         draw = 4 * pool_size + 8
         for _ in range(4):
-            bounds, candidates, found = self._draw_ids(rng.random(draw))
+            kept = None
+            if self.vectors_with_draws:
+                # Uniform draws return the first ``pool_size`` new ids in draw order: only those
+                # need vectors. A popularity-weighted pick may take any of the pool.
+                kept = (list(exclude | pool.keys()), None if popularity_weighted else pool_size - len(pool))
+            bounds, candidates, found = self._draw_ids(rng.random(draw), kept)
             if bounds is None:
                 return []
             for pk in candidates:  # keep the rng's order
@@ -320,30 +371,56 @@ class VideoCatalog:
             return [ids[i] for i in chosen]
         return ids[:k]
 
-    @staticmethod
-    def _draw_ids(fractions: np.ndarray):
+    def _draw_ids(self, fractions: np.ndarray, kept: tuple[list[int], int | None] | None = None):
         """``((min id, max id) or None for an empty catalog, [candidate ids], {id: plays} of the
         candidates that are embedded videos)``: each fraction in [0, 1) picks the id at that
         point of the id range. One statement; both ends of the range come from the primary key
-        index (a count(*) would read the whole table)."""
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"""WITH bounds AS (SELECT min(id) AS low, max(id) AS high FROM {_TABLE}),
+        index (a count(*) would read the whole table).
+
+        ``kept`` is ``(ids excluded or drawn already, how many new ids to keep or None for
+        all)``: the vectors and creators of the first that many new candidates (embedded videos
+        not among those ids, each counted at its first draw) come with the draw and are kept."""
+        drawn = f"""WITH bounds AS (SELECT min(id) AS low, max(id) AS high FROM {_TABLE}),
                          drawn AS (SELECT b.low + floor(d.fraction * (b.high - b.low + 1))::bigint AS id, d.n
-                                     FROM bounds b, unnest(%s::float8[]) WITH ORDINALITY AS d(fraction, n))
-                    SELECT b.low, b.high, d.id, v.play_count
+                                     FROM bounds b, unnest(%s::float8[]) WITH ORDINALITY AS d(fraction, n))"""
+        if kept is None:
+            statement = f"""{drawn}
+                    SELECT b.low, b.high, d.id, v.play_count, NULL::bytea, NULL::bigint, NULL, NULL
                       FROM bounds b
                       LEFT JOIN drawn d ON true
                       LEFT JOIN {_TABLE} v ON v.id = d.id AND v.embedding IS NOT NULL
-                     ORDER BY d.n""",
-                [fractions.tolist()],
-            )
+                     ORDER BY d.n"""
+            params = [fractions.tolist()]
+        else:
+            excluded, keep = kept
+            statement = f"""{drawn},
+                         found AS (SELECT d.n, d.id, v.play_count, v.embedding, v.creator_id,
+                                          v.id IS NOT NULL AND NOT (d.id = ANY(%s::bigint[]))
+                                          AND row_number() OVER (PARTITION BY d.id ORDER BY d.n) = 1 AS new
+                                     FROM drawn d LEFT JOIN {_TABLE} v ON v.id = d.id AND v.embedding IS NOT NULL),
+                         placed AS (SELECT f.*, count(*) FILTER (WHERE f.new) OVER (ORDER BY f.n) AS place FROM found f)
+                    SELECT b.low, b.high, p.id, p.play_count, k.vector, p.creator_id, {self._tag_columns("k.id")}
+                      FROM bounds b
+                      LEFT JOIN placed p ON true
+                      LEFT JOIN LATERAL (SELECT p.id, vector_send(p.embedding) AS vector
+                                          WHERE p.new AND p.place <= %s) k ON true
+                     ORDER BY p.n"""
+            params = [fractions.tolist(), excluded, len(fractions) if keep is None else keep]
+        with connection.cursor() as cursor:
+            cursor.execute(statement, params)
             rows = cursor.fetchall()
         if not rows or rows[0][0] is None:
             return None, [], {}
         bounds = rows[0][:2]
-        candidates = [pk for _, _, pk, _ in rows]
-        found = {pk: plays for _, _, pk, plays in rows if plays is not None}
+        candidates = [row[2] for row in rows]
+        found = {}
+        for _, _, pk, plays, vector, creator, video_tags, size in rows:
+            if plays is not None:
+                found[pk] = plays
+            if vector is not None:
+                self._found_vectors[pk] = vector
+                self._creators[pk] = creator
+                self._keep_row_tags(pk, video_tags, size)
         return bounds, candidates, found
 
     def vectors(self, ids: Sequence[int]) -> np.ndarray:
@@ -368,72 +445,65 @@ class VideoCatalog:
                     self._found_vectors[pk] = vector
                     self._creators[pk] = creator
 
-    # Hashtags as evidence (``tag_weight``): two statements, written out for the reason the
-    # searches are (every batch of a state that weighs tags runs them). A tag's rarity needs the
-    # catalog's size: the planner's row estimate, which costs nothing, or a count where the
-    # table was never analysed.
-
-    def _catalog_size(self, cursor) -> int:
-        if self._size is None:
-            cursor.execute(f"SELECT reltuples::bigint FROM pg_class WHERE oid = '{_TABLE}'::regclass")
-            estimate = cursor.fetchone()[0]
-            if estimate is None or estimate <= 0:
-                cursor.execute(f"SELECT count(*) FROM {_TABLE}")
-                estimate = cursor.fetchone()[0]
-            self._size = int(estimate)
-        return self._size
+    # Hashtags as evidence (``tag_weight``): written out for the reason the searches are (every
+    # batch of a state that weighs tags runs them). A tag's rarity is its ``Hashtag.video_count``
+    # (kept by the database) against the catalog's size (``catalog_size``, in the statement).
 
     def tag_vectors(self, ids: Sequence[int]) -> list[dict[int, float]]:
         """Each video's hashtags, weighted by rarity (see ``algorithms.ranking.Catalog``)."""
         if not len(ids):
             return []
-        with connection.cursor() as cursor:
-            size = self._catalog_size(cursor)
-            cursor.execute(
-                f"""WITH mine AS (SELECT video_id, hashtag_id FROM {_TAGGED} WHERE video_id = ANY(%s))
-                    SELECT m.video_id, m.hashtag_id, d.n
-                      FROM mine m
-                      JOIN (SELECT hashtag_id, count(*) AS n FROM {_TAGGED}
-                             WHERE hashtag_id IN (SELECT hashtag_id FROM mine) GROUP BY hashtag_id) d
-                        ON d.hashtag_id = m.hashtag_id""",
-                [list(set(ids))],
-            )
-            rows = cursor.fetchall()
-        weights: dict[int, dict[int, float]] = {}
-        for video, tag, n in rows:
-            weights.setdefault(video, {})[tag] = tag_idf(n, size)
-        vectors = {video: unit_tag_vector(w) for video, w in weights.items()}
-        return [vectors.get(pk, {}) for pk in ids]
+        missing = [pk for pk in set(ids) if pk not in self._tags]
+        if missing or self._size is None:
+            with connection.cursor() as cursor:
+                cursor.execute(f"SELECT v.id, {tags_of('v.id')}, {catalog_size()} FROM unnest(%s::bigint[]) AS v(id)",
+                               [missing or list(set(ids))])
+                for pk, video_tags, size in cursor.fetchall():
+                    self._keep_row_tags(pk, video_tags, size)
+        vectors = {pk: unit_tag_vector({tag: tag_idf(n, self._size) for tag, n in self._tags[pk]}) for pk in set(ids)}
+        return [vectors[pk] for pk in ids]
 
     def shared_tags(self, weights: dict[int, float], k: int, exclude: frozenset[int]) -> list[tuple[int, float]]:
-        """Unseen embedded videos tagged like ``weights``' videos (see ``algorithms.ranking.Catalog``)."""
+        """Unseen embedded videos tagged like ``weights``' videos (see ``algorithms.ranking.Catalog``).
+        With ``vectors_with_search``, their vectors and creators are kept, as a search's are."""
         if k <= 0 or not weights:
             return []
+        if all(pk in self._tags for pk in weights) and not any(self._tags[pk] for pk in weights):
+            return []  # none of them has a hashtag
+        kept = "vector_send(v.embedding), v.creator_id" if self.vectors_with_search else "NULL, NULL"
         with connection.cursor() as cursor:
-            size = self._catalog_size(cursor)
             cursor.execute(
                 f"""WITH mine AS (SELECT t.hashtag_id, sum(w.weight) AS weight
                                     FROM {_TAGGED} t
                                     JOIN unnest(%s::bigint[], %s::float8[]) AS w(video_id, weight)
                                       ON w.video_id = t.video_id
                                    GROUP BY t.hashtag_id),
-                         rarity AS (SELECT t.hashtag_id, ln(%s::float8 / count(*)) AS idf
-                                      FROM {_TAGGED} t WHERE t.hashtag_id IN (SELECT hashtag_id FROM mine)
-                                     GROUP BY t.hashtag_id
-                                    HAVING count(*) BETWEEN 2 AND %s)
-                    SELECT t.video_id, sum(m.weight * r.idf) AS score
-                      FROM {_TAGGED} t
-                      JOIN mine m ON m.hashtag_id = t.hashtag_id
-                      JOIN rarity r ON r.hashtag_id = t.hashtag_id
-                      JOIN {_TABLE} v ON v.id = t.video_id AND v.embedding IS NOT NULL
-                     WHERE NOT (t.video_id = ANY(%s)) AND r.idf > 0
-                     GROUP BY t.video_id
-                     ORDER BY score DESC, t.video_id
-                     LIMIT %s""",
-                [list(weights), list(weights.values()), max(size, 1), max(2, int(MAX_TAG_SHARE * size)),
-                 list(set(exclude) | set(weights)), k],
+                         rarity AS (SELECT m.hashtag_id, m.weight, ln(greatest(s.n, 1) / h.video_count) AS idf
+                                      FROM mine m JOIN {Hashtag._meta.db_table} h ON h.id = m.hashtag_id,
+                                           (SELECT {catalog_size()}::float8 AS n) s
+                                     WHERE h.video_count BETWEEN 2 AND greatest(2, floor(%s::float8 * s.n))),
+                         scored AS (SELECT t.video_id, sum(r.weight * r.idf) AS score
+                                      FROM {_TAGGED} t JOIN rarity r ON r.hashtag_id = t.hashtag_id
+                                     WHERE NOT (t.video_id = ANY(%s)) AND r.idf > 0
+                                     GROUP BY t.video_id),
+                         best AS (SELECT s.video_id, s.score
+                                    FROM scored s JOIN {_TABLE} v ON v.id = s.video_id AND v.embedding IS NOT NULL
+                                   ORDER BY s.score DESC, s.video_id
+                                   LIMIT %s)
+                    -- The vectors and tags of the best alone (read before the LIMIT, they were
+                    -- read for every video scored).
+                    SELECT s.video_id, s.score, {kept}, {self._tag_columns("s.video_id")}
+                      FROM best s JOIN {_TABLE} v ON v.id = s.video_id
+                     ORDER BY s.score DESC, s.video_id""",
+                [list(weights), list(weights.values()), MAX_TAG_SHARE, list(set(exclude) | set(weights)), k],
             )
-            return [(pk, float(score)) for pk, score in cursor.fetchall()]
+            rows = cursor.fetchall()
+        for pk, _, vector, creator, video_tags, size in rows:
+            if vector is not None:
+                self._found_vectors[pk] = vector
+                self._creators[pk] = creator
+            self._keep_row_tags(pk, video_tags, size)
+        return [(pk, float(score)) for pk, score, *_ in rows]
 
     def topic_members(self, topic: int, k: int, exclude: Iterable[int], rng: np.random.Generator) -> list[int]:
         exclude = set(exclude)

@@ -22,8 +22,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-import threading
-import time
 
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
@@ -35,6 +33,8 @@ from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions, permissions
 from rest_framework_api_key.permissions import KeyParser
 
+from tokfeed.ttl_cache import TTLCache
+
 from .models import SCOPES, PartnerKey
 
 KEYWORD = "Api-Key"
@@ -45,36 +45,22 @@ API_PREFIX = "api/v1/"
 
 
 class CheckedKeys:
-    """The keys this process checked lately: SHA-256 of the key -> (the ``PartnerKey`` row or
-    None for an invalid key, when it was read). Thread-safe; entries live ``API_KEY_CACHE_SECONDS``."""
+    """The keys this process checked lately, by the SHA-256 of the key: the ``PartnerKey`` row, or
+    None for an invalid key, remembered ``API_KEY_CACHE_SECONDS`` (``tokfeed.ttl_cache``)."""
 
     def __init__(self):
-        self._entries: dict[str, tuple[PartnerKey | None, float]] = {}
-        self._lock = threading.Lock()
+        self._rows: TTLCache[PartnerKey | None] = TTLCache(lambda: settings.API_KEY_CACHE_SECONDS,
+                                                           max_entries=MAX_CHECKED_KEYS)
 
     def lookup(self, key: str) -> PartnerKey | None:
         """The valid, unexpired key ``key`` names, or None."""
-        digest = hashlib.sha256(key.encode()).hexdigest()
-        ttl = settings.API_KEY_CACHE_SECONDS
-        now = time.monotonic()
-        with self._lock:
-            entry = self._entries.get(digest)
-        if entry is not None and now - entry[1] < ttl:
-            api_key = entry[0]
-        else:
-            api_key = read_key(key)
-            if ttl > 0:
-                with self._lock:
-                    if len(self._entries) >= MAX_CHECKED_KEYS:
-                        self._entries.clear()  # a flood of made-up keys must not grow memory
-                    self._entries[digest] = (api_key, now)
+        api_key = self._rows.get(hashlib.sha256(key.encode()).hexdigest(), lambda: read_key(key))
         if api_key is not None and api_key.has_expired:
             return None
         return api_key
 
     def forget(self) -> None:
-        with self._lock:
-            self._entries.clear()
+        self._rows.forget()
 
 
 #: How many checked keys a process remembers at most (valid ones are few; this bounds invalid ones).

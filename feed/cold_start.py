@@ -33,6 +33,7 @@ from algorithms import machine
 from catalog.documents import mean_pool
 from catalog.models import Video
 from catalog.selectors import vector_from_bytes
+from tokfeed.ttl_cache import TTLCache
 
 from .models import BucketCentroid, FeedSession, Signal
 
@@ -178,6 +179,7 @@ def refresh_bucket_centroids() -> dict[str, int]:
             update_conflicts=True, unique_fields=["key"], update_fields=["centroid", "engagers", "embedding_model",
                                                                          "computed_at"],
         )
+    _global_centroids.forget()
     return {key: n for key, (_, n) in rows.items()}
 
 
@@ -193,10 +195,17 @@ def _stored(keys: Sequence[str]) -> np.ndarray | None:
     return None
 
 
+#: The global centroid, by embedding model, remembered COLD_START_CACHE_SECONDS: every new session
+#: without a bucket starts from it, and only the refresh job (on the beat, hourly by default) changes it.
+_global_centroids: TTLCache[np.ndarray | None] = TTLCache(lambda: settings.COLD_START_CACHE_SECONDS)
+
+
 def global_centroid() -> np.ndarray | None:
     """Where a session without a bucket starts: the global centroid of engaged content (None
-    before the job has seen any engagement)."""
-    return _stored([GLOBAL_KEY])
+    before the job has seen any engagement). Remembered a while (``_global_centroids``); each
+    caller gets its own copy."""
+    vector = _global_centroids.get(settings.EMBEDDING_MODEL, lambda: _stored([GLOBAL_KEY]))
+    return None if vector is None else vector.copy()
 
 
 def profile_vector(profile: Profile) -> np.ndarray | None:

@@ -26,9 +26,11 @@ and the socket forwards them as ``state`` frames, but those it caused itself (it
 acks and batches already told its tab).
 
 Backpressure: each event holds one of the process's slots (``tokfeed.capacity``) from its
-arrival until its ack, revised cards and refill are sent; past ``MAX_INFLIGHT`` it is refused at
+arrival until its ack and the refill it asks for are sent; past ``MAX_INFLIGHT`` it is refused at
 once with a retryable ``overloaded`` error frame carrying ``retry_after_ms``, and the client sends
-the same event again after that delay.
+the same event again after that delay. The revision after a view is optional work: it runs only
+when the process has nothing else in flight (``CAPACITY.try_acquire_idle``), else it is skipped;
+the next view's revision, if it runs, ranks with every view up to it.
 
 ``MonitorConsumer`` (``/ws/admin/monitor/``, staff only) forwards the monitor group's events to
 the admin's live monitor as table rows for htmx to insert.
@@ -171,10 +173,21 @@ class FeedConsumer(AsyncWebsocketConsumer):
         if (refusal := self._refuse_past_capacity()) is not None:
             await self._send_frame(events.service_error_frame(event.event_id, refusal))
             return
+        held = True
         try:
-            await self._handle(event)
+            ack = await self._apply(event)
+            if ack is None:
+                return
+            if not event.wants_batch:  # the ack is all this event asked for: its slot is free
+                CAPACITY.release()
+                held = False
+            if event.type == "view" and not ack["duplicate"]:
+                await self._send_revision(event, ack, held=held)
+            if event.wants_batch:
+                await self._send_batch(event)
         finally:
-            CAPACITY.release()
+            if held:
+                CAPACITY.release()
 
     def _refuse_past_capacity(self) -> Overloaded | None:
         """Take one of the process's slots for this event, or the refusal to send at once.
@@ -194,7 +207,8 @@ class FeedConsumer(AsyncWebsocketConsumer):
         self.refusing_until = now + refusal.retry_after_ms / 1000
         return refusal
 
-    async def _handle(self, event):
+    async def _apply(self, event) -> dict | None:
+        """Apply the event and send its ack; None (its error frame sent) when it was not applied."""
         # Remembered before it is applied: the stream's news of it is handled after this returns
         # (a consumer handles its messages one at a time), so it always finds it here.
         self.own_events.append(str(event.event_id))
@@ -204,26 +218,26 @@ class FeedConsumer(AsyncWebsocketConsumer):
         except SessionNotFound as exc:
             await self._send_frame(events.service_error_frame(event.event_id, exc))
             await self.close(code=NO_FEED_SESSION)
-            return
+            return None
         except ServiceError as exc:
             await self._send_frame(events.service_error_frame(event.event_id, exc))
-            return
+            return None
         except Exception:
             logger.exception("feed event %s on session %s failed", event.event_id, self.session_id)
             await self._send_frame(events.error_frame(event.event_id, "server error; send it again", code="error",
                                                       retry_after_ms=events.SERVER_ERROR_RETRY_MS))
-            return
+            return None
         await self._send_frame(ack)
-        if event.type == "view" and not ack["duplicate"]:
-            await self._send_revision(event, ack)
-        if event.wants_batch:
-            await self._send_batch(event)
+        return ack
 
-    async def _send_revision(self, event, ack):
+    async def _send_revision(self, event, ack, *, held: bool):
         """After a view's ack: the cards the viewer has not reached, re-ranked with that view, as
         one frame that swaps them in (``events.revision_after``). Before the batch a refill asks
-        for, so that batch comes after them. A failure costs only the re-ranking: the cards held
-        stay valid, so it is logged, not sent."""
+        for, so that batch comes after them. Optional work: skipped unless the process has nothing
+        else in flight but this event's own slot, when ``held`` (``CAPACITY.try_acquire_idle``).
+        A failure costs only the re-ranking: the cards held stay valid, so it is logged, not sent."""
+        if not CAPACITY.try_acquire_idle("revision", held=int(held)):
+            return
         try:
             async with SESSION_TURNS.turn(self.session_id):
                 html = await in_worker_thread(events.revision_after, BATCH_THREADS)(self.session_id, event, ack)
@@ -234,6 +248,8 @@ class FeedConsumer(AsyncWebsocketConsumer):
         except Exception:
             logger.exception("revising the cards after event %s on session %s failed", event.event_id, self.session_id)
             return
+        finally:
+            CAPACITY.release()
         if html:
             await self.send(text_data=html)
 

@@ -44,9 +44,9 @@ from algorithms import machine
 from algorithms.ranking import BIASED, Candidate, build_batch
 from algorithms.models import Algorithm
 from algorithms.selectors import algorithm_for_new_session, load_blueprint
-from algorithms.vectors import WeightedSignal, normalize, seeded_with_bias
+from algorithms.vectors import WeightedSignal, normalize, one_blas_thread, seeded_with_bias
 from catalog.models import Topic, Video
-from catalog.selectors import VideoCatalog, vector_from_bytes, videos_for_display
+from catalog.selectors import VideoCatalog, catalog_size, tags_of, vector_from_bytes, videos_for_display
 from tokfeed.errors import Busy, NotFound, ServiceError
 from tokfeed.event_stream import publish_on_commit
 from tokfeed.rows import field_names, from_row, select_list
@@ -233,9 +233,10 @@ def _session_transaction():
         raise
 
 
-def _locked_session(session_id, partner: str | None) -> FeedSession:
+def _locked_session(session_id, partner: str | None, *, with_bias: bool = False) -> FeedSession:
     """The session with its algorithm, the session row locked until the transaction ends
-    (``_session_transaction``); only ``partner``'s sessions are found.
+    (``_session_transaction``); only ``partner``'s sessions are found. ``with_bias`` reads
+    ``bias_vector`` too (what a batch needs), in pgvector's binary form.
 
     Only the session row is locked: a bare ``FOR UPDATE`` would also lock the joined algorithm
     row and serialise every session of that algorithm (and the operator's edits). Every view and
@@ -250,7 +251,8 @@ def _locked_session(session_id, partner: str | None) -> FeedSession:
     with connection.cursor() as cursor:
         cursor.execute(
             f"""SELECT set_config('lock_timeout', %s, true), set_config('statement_timeout', %s, true);
-                SELECT {select_list("s", _LOCKED_SESSION_FIELDS)}, {select_list("a", _LOCKED_ALGORITHM_FIELDS)}
+                SELECT {select_list("s", _LOCKED_SESSION_FIELDS)}, {select_list("a", _LOCKED_ALGORITHM_FIELDS)},
+                       {"vector_send(s.bias_vector)" if with_bias else "NULL"}
                   FROM {FeedSession._meta.db_table} s JOIN {Algorithm._meta.db_table} a ON a.id = s.algorithm_id
                  WHERE s.id = %s AND s.partner IS NOT DISTINCT FROM %s FOR UPDATE OF s""",
             [str(settings.FEED_LOCK_TIMEOUT_MS), str(settings.FEED_STATEMENT_TIMEOUT_MS), session_id, partner],
@@ -261,7 +263,9 @@ def _locked_session(session_id, partner: str | None) -> FeedSession:
         raise SessionNotFound(f"no feed session {session_id}")
     split = len(_LOCKED_SESSION_FIELDS)
     session = from_row(FeedSession, _LOCKED_SESSION_FIELDS, row[:split])
-    session.algorithm = from_row(Algorithm, _LOCKED_ALGORITHM_FIELDS, row[split:])
+    session.algorithm = from_row(Algorithm, _LOCKED_ALGORITHM_FIELDS, row[split:-1])
+    if with_bias:
+        session.bias_vector = None if row[-1] is None else vector_from_bytes(row[-1])
     return session
 
 
@@ -284,7 +288,8 @@ def _current_state(session: FeedSession, blueprint: machine.Blueprint) -> str:
 # ORM query costs about 1 ms of Python, several times the statement itself (bench/batch.py).
 
 def _history(session: FeedSession, blueprint: machine.Blueprint, last_n: int,
-             reconsider: frozenset[int] = frozenset()) -> tuple[list[WeightedSignal], frozenset[int], list[int]]:
+             reconsider: frozenset[int] = frozenset(), *,
+             tags_for: VideoCatalog | None = None) -> tuple[list[WeightedSignal], frozenset[int], list[int]]:
     """What the session has done, in one statement: its last ``last_n`` signals that carry a
     vector (positive or negative), oldest first, weighted by the algorithm as it is now and with
     their video and its creator (evidence by hashtags; the per-creator cap's ``creator_trust``), the
@@ -292,8 +297,13 @@ def _history(session: FeedSession, blueprint: machine.Blueprint, last_n: int,
     goes back to the pool once the viewer has viewed a card past its place: until then the
     client may still be showing it, having refused the replacement), and the creators of the last
     batch-size videos served in serving order, but those in ``reconsider`` (being ranked again):
-    the per-creator cap counts them."""
+    the per-creator cap counts them. With ``tags_for``, the hashtags of the signals' videos (what
+    tag evidence weighs) are read too and kept there (``VideoCatalog.keep_tags``)."""
     specs = {s.name: s for s in blueprint.signals if s.polarity != machine.NEUTRAL}
+    tags = "NULL, NULL"
+    if tags_for is not None:
+        tags = f"""(SELECT json_agg(json_build_array(r.video_id, {tags_of("r.video_id")}))
+                      FROM (SELECT DISTINCT video_id FROM recent) r), {catalog_size()}"""
     with connection.cursor() as cursor:
         cursor.execute(
             f"""WITH recent AS (
@@ -321,11 +331,14 @@ def _history(session: FeedSession, blueprint: machine.Blueprint, last_n: int,
                        ARRAY(SELECT v.creator_id FROM {Impression._meta.db_table} i
                                JOIN {Video._meta.db_table} v ON v.id = i.video_id
                               WHERE i.session_id = %s AND NOT i.withdrawn AND NOT (i.video_id = ANY(%s))
-                              ORDER BY i.batch_number DESC, i.position DESC LIMIT %s)""",
+                              ORDER BY i.batch_number DESC, i.position DESC LIMIT %s),
+                       {tags}""",
             [session.pk, list(specs), last_n, session.pk, session.cycle, session.pk, session.pk,
              list(reconsider), session.algorithm.batch_size],
         )
-        kinds, vectors, signal_creators, signal_videos, seen, recent_creators = cursor.fetchone()
+        kinds, vectors, signal_creators, signal_videos, seen, recent_creators, video_tags, size = cursor.fetchone()
+    if tags_for is not None:
+        tags_for.keep_tags(video_tags or (), size)
     signals = [
         WeightedSignal(vector_from_bytes(vector), specs[kind].weight, specs[kind].polarity, creator=creator,
                        video=video)
@@ -400,7 +413,16 @@ def _pick(session: FeedSession, blueprint: machine.Blueprint, state: machine.Sta
     (``session.cycle`` is advanced; the caller stores it) to fill the batch.
     """
     params = state.batch_params
-    signals, seen, recent_creators = _history(session, blueprint, max(params.last_n, params.score_last_n), reconsider)
+    # MMR, evidence ranking and the creator cap read the vectors (and creators) of what the
+    # searches found: read them with the searches. Evidence ranking and region exploration
+    # read those of a random sample too: read them with the draws. Tag evidence reads the
+    # hashtags of all of those and of the signals' videos: read them with each.
+    weighs_tags = params.score_last_n > 0 and params.tag_weight > 0
+    catalog = VideoCatalog(vectors_with_search=params.apply_mmr or params.score_last_n > 0 or params.creator_cap > 0,
+                           vectors_with_draws=params.score_last_n > 0 or params.explore_regions,
+                           tags_with_reads=weighs_tags)
+    signals, seen, recent_creators = _history(session, blueprint, max(params.last_n, params.score_last_n), reconsider,
+                                              tags_for=catalog if weighs_tags else None)
     seen = (seen - reconsider) | (also_seen - reconsider)
     bias = []
     if session.bias_vector is not None:
@@ -410,18 +432,16 @@ def _pick(session: FeedSession, blueprint: machine.Blueprint, state: machine.Sta
         signals = seeded_with_bias(signals, [np.asarray(session.bias_vector, dtype=np.float32)], strongest)
         if state.batch_type == BIASED:
             bias = [np.asarray(session.bias_vector, dtype=np.float32)]
-    # MMR, evidence ranking and the creator cap read the vectors (and creators) of what the
-    # searches found: read them with the searches.
-    catalog = VideoCatalog(vectors_with_search=params.apply_mmr or params.score_last_n > 0 or params.creator_cap > 0)
     timings: dict[str, float] = {}
-    picked = [(c, session.cycle) for c in build_batch(state.batch_type, params, catalog, signals, size, seen, rng, bias,
-                                                      recent_creators=recent_creators, timings=timings)]
-    if len(picked) < size:
-        session.cycle += 1
-        chosen = frozenset(c.id for c, _ in picked) | also_seen
-        picked += [(c, session.cycle) for c in build_batch(
-            state.batch_type, params, catalog, signals, size - len(picked), chosen, rng, bias,
-            recent_creators=recent_creators, timings=timings)]
+    with one_blas_thread():  # small products: spinning BLAS threads cost more than they do
+        picked = [(c, session.cycle) for c in build_batch(state.batch_type, params, catalog, signals, size, seen, rng,
+                                                          bias, recent_creators=recent_creators, timings=timings)]
+        if len(picked) < size:
+            session.cycle += 1
+            chosen = frozenset(c.id for c, _ in picked) | also_seen
+            picked += [(c, session.cycle) for c in build_batch(
+                state.batch_type, params, catalog, signals, size - len(picked), chosen, rng, bias,
+                recent_creators=recent_creators, timings=timings)]
     logger.debug("session %s: %s picked %d in %s", session.id, state.name, len(picked),
                  ", ".join(f"{name} {ms:.1f} ms" for name, ms in timings.items()))
     return picked
@@ -437,7 +457,7 @@ def next_batch(session_id, *, after: int | None = None, partner: str | None = No
     """
     started = time.perf_counter()
     with _session_transaction():
-        session = _locked_session(session_id, partner)
+        session = _locked_session(session_id, partner, with_bias=True)
         if after is not None and session.batch_count == after + 1:
             return _served_batch(session)
         blueprint = _blueprint_of(session)
@@ -488,7 +508,7 @@ def revise_upcoming(session_id, *, viewed_video: int, partner: str | None = None
     Returns the new cards in order; none (and nothing written) when there is nothing to replace.
     """
     with _session_transaction():
-        session = _locked_session(session_id, partner)
+        session = _locked_session(session_id, partner, with_bias=True)
         signal_count, upcoming, ahead = _upcoming(session, viewed_video)
         if not upcoming:
             return []

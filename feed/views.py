@@ -7,6 +7,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from algorithms.models import Algorithm
+from tokfeed.capacity import CAPACITY
 from tokfeed.errors import ServiceError
 from tokfeed.rate_limits import seconds_to_wait
 
@@ -117,12 +118,17 @@ def feed_events(request):
     except ServiceError as exc:
         return _refusal(JsonResponse(events.service_error_frame(event.event_id, exc)), exc)
     # The cards the viewer has not reached, re-ranked with this view, ride on its ack ("html", as
-    # the websocket's frame). Not getting them costs only the re-ranking: the ack still goes.
-    try:
-        html = events.revision_after(session_id, event, ack)
-    except Exception:
-        logger.exception("revising the cards after event %s on session %s failed", event.event_id, session_id)
-        html = None
+    # the websocket's frame). Optional work, as on the websocket: only when this request's slot
+    # (CapacityMiddleware) is all the process has in flight. Not getting them costs only the
+    # re-ranking: the ack still goes.
+    html = None
+    if event.type == "view" and not ack["duplicate"] and CAPACITY.try_acquire_idle("revision", held=1):
+        try:
+            html = events.revision_after(session_id, event, ack)
+        except Exception:
+            logger.exception("revising the cards after event %s on session %s failed", event.event_id, session_id)
+        finally:
+            CAPACITY.release()
     return JsonResponse({**ack, "html": html} if html else ack)
 
 

@@ -36,6 +36,15 @@ def pytest_configure(config):
     settings.DATABASES["default"]["OPTIONS"].pop("pool", None)
 
 
+@pytest.fixture(autouse=True)
+def forget_remembered_values():
+    """Each test starts with nothing remembered (``tokfeed.ttl_cache``): a rolled-back test's rows
+    must not be served to the next one from a process cache."""
+    from tokfeed.ttl_cache import forget_all
+
+    forget_all()
+
+
 @pytest.fixture(scope="session")
 def trending_path() -> Path:
     if not TRENDING.exists():

@@ -1,8 +1,8 @@
 """Backpressure: each worker process does at most ``MAX_INFLIGHT`` units of work at once, and
 refuses more at once with a retryable ``Overloaded`` rather than queueing it.
 
-A unit of work is one feed event on the websocket (applied, its cards revised, its refill
-served: everything up to the next message of that socket) or one request to the HTTP fallback
+A unit of work is one feed event on the websocket (applied and acked, its refill served; its
+revision is optional work, below) or one request to the HTTP fallback
 (``/feed/events/``, ``/feed/batch/``) or the API (``/api/``). Admission never waits: a unit
 either takes a slot or is refused, and the client is told when to send the same thing again
 (``retry_after_ms``: ``OVERLOAD_RETRY_AFTER_MS`` times a random factor in [1, 2), so clients
@@ -16,8 +16,16 @@ the time an admitted event waits for its ack, and it is known the moment an even
 no clock to read and nothing to tune per request. The work is mostly Python under one GIL, so a
 process's throughput is about one core's, whatever its threads (DEPLOY.md, "Capacity", sizes it).
 
+Optional work (work whose loss costs quality, never correctness: re-ranking the cards a viewer
+has not reached after a view) runs only in idle time: ``try_acquire_idle`` gives it a slot only
+when nothing else is in flight in the process but the caller's own, and otherwise it is skipped
+(counted in ``tokfeed_optional_work_skipped``), never queued. Under load a process so spends its
+CPU on what was asked for (acks, refills), and an optional unit delays an ack by at most the
+little its own run shares the GIL with one.
+
 The count is per process (each uvicorn worker has its own): slots are taken and given back from
-the event loop and from worker threads, hence the lock. ``MAX_INFLIGHT`` 0 turns it off.
+the event loop and from worker threads, hence the lock. ``MAX_INFLIGHT`` 0 turns it off (then
+optional work always runs).
 """
 from __future__ import annotations
 
@@ -40,6 +48,8 @@ ADMITTED_PATHS = ("/api/", "/feed/events/", "/feed/batch/")
 
 REFUSED = Counter("tokfeed_overloaded", "Work refused at capacity (answered with a retry delay), by transport.",
                   ["transport"])
+SKIPPED = Counter("tokfeed_optional_work_skipped",
+                  "Optional work skipped because the process was busy (see tokfeed.capacity), by kind.", ["work"])
 
 
 class Capacity:
@@ -56,6 +66,17 @@ class Capacity:
                 return False
             self.in_flight += 1
             return True
+
+    def try_acquire_idle(self, work: str, held: int = 0) -> bool:
+        """A slot for optional ``work`` only if nothing but the caller's own ``held`` slots is in
+        flight (the process is otherwise idle); else False, counted as skipped."""
+        limit = settings.MAX_INFLIGHT
+        with self._lock:
+            if not limit or self.in_flight <= held:
+                self.in_flight += 1
+                return True
+        SKIPPED.labels(work).inc()
+        return False
 
     def release(self) -> None:
         with self._lock:

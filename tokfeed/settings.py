@@ -189,8 +189,9 @@ TEMPLATES = [
 
 # --- Database -------------------------------------------------------------------------------
 # Each process keeps a pool of connections (psycopg_pool, Django's "pool" option) instead of
-# persistent ones: Django runs every ASGI request on a thread of its own, so a connection kept
-# per thread is never reused, and they piled up until PostgreSQL refused new clients. Requests
+# persistent ones: a connection kept per thread lives as long as its thread (request threads are
+# reused, tokfeed.asgi, but the websocket consumers' are not, and a burst starts many), and they
+# piled up until PostgreSQL refused new clients. Requests
 # and websocket events take a connection from the pool and give it back when they end
 # (CONN_MAX_AGE 0). A request that finds the pool empty waits up to DATABASE_POOL_TIMEOUT s for
 # one, then is answered 503 (``tokfeed.unavailable``).
@@ -271,10 +272,16 @@ EMBEDDING_DIM = 384
 # A local CrossEncoder folder that rescores the head of each recommendation page
 # (algorithms.cross_encoder); none ships, so it is off unless set.
 CROSS_ENCODER_MODEL = os.environ.get("CROSS_ENCODER_MODEL", "").strip()
+# Checked where it is used: algorithms.cross_encoder.check_model_folder, and by /readyz.
 # A trained reranker is used only when its validation AUC beats similarity alone's, on the same
 # held-out sessions, by more than this (algorithms.selectors.learned_model_earns_its_place).
 RERANKER_MIN_GAIN_OVER_SIMILARITY = float(os.environ.get("RERANKER_MIN_GAIN_OVER_SIMILARITY", "0"))
-# Checked where it is used: algorithms.cross_encoder.check_model_folder, and by /readyz.
+# Seconds each process remembers which reranker is the newest (algorithms.selectors): a model
+# trained or deleted elsewhere is used (or dropped) within this long; 0: read on every request.
+RERANKER_CACHE_SECONDS = env_int("RERANKER_CACHE_SECONDS", 10)
+# Seconds each process remembers the global cold-start centroid (feed.cold_start.global_centroid),
+# which the beat's refresh_bucket_centroids recomputes; 0: read for every new session.
+COLD_START_CACHE_SECONDS = env_int("COLD_START_CACHE_SECONDS", 60)
 #: A creator's vector weighs its last 30 posts by time when set: a post this many days older
 #: than the creator's newest counts half (catalog.documents.recency_weights). Unset: equal weights.
 CREATOR_VECTOR_HALF_LIFE_DAYS = float(os.environ["CREATOR_VECTOR_HALF_LIFE_DAYS"]) if os.environ.get(

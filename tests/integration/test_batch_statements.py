@@ -1,10 +1,12 @@
 """The batch's written-out statements (feed.services, catalog.selectors): what they must keep."""
+import contextlib
 import uuid
 
 import numpy as np
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from algorithms.vectors import one_blas_thread
 from catalog.models import Video
 from catalog.selectors import VideoCatalog
 from feed import services
@@ -76,3 +78,80 @@ def test_random_draws_are_spread_over_the_catalog(catalog_db):
 def test_random_draws_from_an_empty_catalog_are_empty(catalog_db):
     Video.objects.all().delete()
     assert VideoCatalog().random_unseen(5, frozenset(), np.random.default_rng(0)) == []
+
+
+def _evidence_session_with_history(seed: int):
+    """A session on the default algorithm ("evidence") after three batches of long watches and
+    skips (its signals, hashtags included, are what the next batch weighs)."""
+    session = services.start_session(algorithm="evidence", session_id=uuid.UUID(int=seed))
+    rng = np.random.default_rng(seed)
+    for _ in range(3):
+        for item in services.next_batch(session.id).items:
+            watched = item.video.duration_s * 1000 * (2 if rng.random() < 0.5 else 0) + 500
+            services.record_view(session.id, video_id=item.video.pk, event_id=uuid.UUID(int=int(rng.integers(2**62))),
+                                 watched_ms=min(watched, services.max_watched_ms(item.video.duration_s)))
+    return session
+
+
+def test_an_evidence_batch_reads_what_it_scores_with_the_statements_that_find_it(catalog_db):
+    session = _evidence_session_with_history(20261204)
+    with CaptureQueriesContext(connection) as queries:
+        batch = services.next_batch(session.id)
+    assert len(batch.items) == 5
+    statements = [q["sql"] for q in queries]
+    # The searches, the tag recall and the random draws bring their videos' vectors, creators
+    # and hashtags, the history those of the signals' videos, each with the catalog's size.
+    assert not [sql for sql in statements if "WHERE id = ANY" in sql and "vector_send" in sql], statements
+    assert not [sql for sql in statements if sql.lstrip().startswith("SELECT reltuples")], statements
+    assert not [sql for sql in statements if sql.lstrip().startswith("SELECT v.id, ARRAY(SELECT ARRAY[vh.hashtag_id")], \
+        statements
+
+
+def test_reading_vectors_with_the_recalls_changes_no_batch(catalog_db):
+    # The same candidates, in the same order, with the same scores, as a catalog that reads
+    # every vector and creator by id, for the same rng and evidence; on one BLAS thread or more.
+    from algorithms.ranking import build_batch
+    from algorithms.selectors import load_blueprint
+    from feed.models import FeedSession
+
+    session = _evidence_session_with_history(20261205)
+    stored = FeedSession.objects.select_related("algorithm").get(pk=session.id)
+    blueprint = load_blueprint(stored.algorithm)
+    compared = 0
+    for state in blueprint.states:
+        params = state.batch_params
+        last_n = max(params.last_n, params.score_last_n)
+        signals, seen, recent = services._history(stored, blueprint, last_n)
+        assert any(s.polarity > 0 for s in signals) and any(s.polarity < 0 for s in signals)
+        for seed in range(3):
+            batches = []
+            reading = VideoCatalog(vectors_with_search=True, vectors_with_draws=True, tags_with_reads=True)
+            read_signals, *rest = services._history(stored, blueprint, last_n, tags_for=reading)
+            assert [s.video for s in read_signals] == [s.video for s in signals] and rest == [seen, recent]
+            for catalog, threads in ((VideoCatalog(), contextlib.nullcontext()), (reading, one_blas_thread())):
+                with threads:  # as next_batch builds (one BLAS thread), or not
+                    batches.append([(c.id, c.source, c.similarity, c.score, dict(c.parts), c.creator)
+                                    for c in build_batch(state.batch_type, params, catalog, signals, 5, seen,
+                                                         np.random.default_rng(seed), recent_creators=recent)])
+            assert batches[0] == batches[1] and len(batches[0]) == 5
+            compared += 1
+    assert compared >= 6
+
+
+def test_vectors_of_drawn_videos_come_with_the_draw(catalog_db):
+    ids, vectors = zip(*Video.objects.order_by("id").values_list("id", "embedding"))
+    stored = dict(zip(ids, np.array(vectors, dtype=np.float32)))
+    creators = dict(Video.objects.values_list("id", "creator_id"))
+    seen = frozenset(ids[::3])
+    for popularity_weighted in (False, True):
+        plain = VideoCatalog().random_unseen(40, seen, np.random.default_rng(6), popularity_weighted)
+        catalog = VideoCatalog(vectors_with_draws=True)
+        drawn = catalog.random_unseen(40, seen, np.random.default_rng(6), popularity_weighted)
+        assert drawn == plain and not seen & set(drawn)
+
+        with CaptureQueriesContext(connection) as queries:
+            read = catalog.vectors(drawn)
+            read_creators = catalog.creators(drawn)
+        assert len(queries) == 0
+        np.testing.assert_array_equal(read, np.array([stored[pk] for pk in drawn]))
+        assert read_creators == [creators[pk] for pk in drawn]

@@ -88,3 +88,16 @@ def test_a_bad_profile_is_refused_by_the_api(catalog_db, api_client):
     assert response.status_code == 400 and response.json()["field"].startswith("bucket.profile")
     created = api_client.post("/api/v1/sessions/", {"bucket": {"profile": {"interests": ["food"]}}}, format="json")
     assert created.status_code == 201, created.json()
+
+
+def test_new_sessions_read_the_global_centroid_once_and_a_refresh_applies_at_once(engagement):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    assert services.start_session().bias_vector is None  # nothing stored yet (and that is remembered)
+    tasks.refresh_bucket_centroids.apply().get()  # this process wrote it: it forgets what it had
+    stored = np.asarray(BucketCentroid.objects.get(key=GLOBAL_KEY).centroid)
+    with CaptureQueriesContext(connection) as queries:
+        biases = [services.start_session().bias_vector for _ in range(3)]
+    assert all(np.asarray(bias) == pytest.approx(stored, abs=1e-6) for bias in biases)
+    assert sum('"feed_bucketcentroid"' in q["sql"] for q in queries.captured_queries) == 1

@@ -22,6 +22,7 @@ from channels.testing import WebsocketCommunicator
 from django.conf import settings as django_settings
 from django.contrib.sessions.backends.db import SessionStore
 from django.db import connection
+from prometheus_client import REGISTRY
 
 from algorithms.blueprints import SEED_BLUEPRINT
 from algorithms.services import save_blueprint
@@ -203,6 +204,49 @@ def test_a_views_ack_comes_first_then_the_cards_not_yet_shown_revised(viewer):
     assert set(Impression.objects.filter(session=session, withdrawn=True).values_list("video_id", flat=True)) == (
         replaced_videos - {v for _, _, v in live})
     assert all(v != videos[p] for _, p, v in revised)
+
+
+def test_a_busy_process_acks_and_applies_the_view_but_skips_its_revision(viewer, settings):
+    """The revision is optional work (``tokfeed.capacity``): with other work in flight in the
+    process it is skipped, never waited for; the view is acked and applied all the same, and the
+    next view, once the process is idle, is revised with every view up to it."""
+    settings.MAX_INFLIGHT = 8
+    session, videos, cookie = viewer
+    busy_view, idle_view = _view(videos[0], watched_ms=800), _view(videos[1], watched_ms=800)
+    skipped = consumers_skipped_revisions()
+
+    async def scenario():
+        tab = socket(OUR_ORIGIN, cookie)
+        assert (await tab.connect(timeout=TIMEOUT))[0]
+        assert consumers.CAPACITY.try_acquire()  # another viewer's event, in flight meanwhile
+        try:
+            await tab.send_json_to(busy_view)
+            busy_ack = await tab.receive_json_from(timeout=TIMEOUT)
+            no_revision = await tab.receive_nothing(timeout=0.5)
+        finally:
+            consumers.CAPACITY.release()
+        await tab.send_json_to(idle_view)  # the process is idle now: this one is revised
+        idle_ack = await tab.receive_json_from(timeout=TIMEOUT)
+        revision = await tab.receive_from(timeout=TIMEOUT)
+        await tab.disconnect()
+        return busy_ack, no_revision, idle_ack, revision
+
+    busy_ack, no_revision, idle_ack, revision = async_to_sync(scenario)()
+    assert (busy_ack["event_id"], busy_ack["signal"], busy_ack["duplicate"]) == (busy_view["event_id"], "SKIP", False)
+    assert no_revision
+    assert consumers_skipped_revisions() == skipped + 1
+    assert list(Signal.objects.filter(session=session).order_by("id").values_list("event_id", flat=True)) == [
+        uuid.UUID(busy_view["event_id"]), uuid.UUID(idle_view["event_id"])]
+    # The skipped revision wrote nothing; the idle one replaced cards after the one now on screen (card 2).
+    assert (idle_ack["event_id"], idle_ack["signal"]) == (idle_view["event_id"], "SKIP")
+    revised = revised_cards(revision)
+    assert revised and {(b, p) for b, p, _ in revised} <= {(1, 3), (1, 4)}
+    assert set(Impression.objects.filter(session=session, withdrawn=True).values_list("position", flat=True)) <= {3, 4}
+    assert consumers.CAPACITY.in_flight == 0
+
+
+def consumers_skipped_revisions() -> float:
+    return REGISTRY.get_sample_value("tokfeed_optional_work_skipped_total", {"work": "revision"}) or 0.0
 
 
 def test_sockets_from_other_origins_are_refused(db):

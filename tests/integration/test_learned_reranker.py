@@ -170,3 +170,13 @@ def test_a_cross_encoder_from_a_local_path_rescores_the_head_of_the_page(catalog
     without = api_client.post(URL, {"interest_texts": FITNESS, "limit": 10}, format="json").json()
     assert [s["name"] for s in without["stages"]] == ["recall", "rerank", "rules", "top"]
     assert [i["video"] for i in without["items"]] != [i["video"] for i in page["items"]]
+
+
+def test_a_stream_of_recommendations_reads_the_newest_reranker_once(catalog_db, api_client):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as queries:
+        for _ in range(3):
+            assert api_client.post(URL, {"video_ids": [first_video()]}, format="json").status_code == 200
+    assert sum('"algorithms_rerankermodel"' in q["sql"] for q in queries.captured_queries) == 1

@@ -77,3 +77,24 @@ def test_the_retry_delay_doubles_with_each_refusal_in_a_row_up_to_a_cap(settings
     settings.OVERLOAD_RETRY_AFTER_MS = 500
     for refused_before, low in ((0, 500), (1, 1000), (2, 2000), (MAX_DOUBLINGS + 5, 500 * 2 ** MAX_DOUBLINGS)):
         assert all(low <= retry_after_ms(refused_before) <= 2 * low for _ in range(50)), refused_before
+
+
+def test_optional_work_gets_a_slot_only_when_nothing_else_is_in_flight(settings):
+    from tokfeed.capacity import CAPACITY
+
+    settings.MAX_INFLIGHT = 8
+    skipped = REGISTRY.get_sample_value("tokfeed_optional_work_skipped_total", {"work": "test"}) or 0
+    assert CAPACITY.try_acquire_idle("test")  # idle: it runs, holding a slot
+    assert not CAPACITY.try_acquire_idle("test")  # another optional unit in flight: skipped
+    CAPACITY.release()
+    with CAPACITY.slot("test"):
+        assert not CAPACITY.try_acquire_idle("test")  # another's work in flight: skipped, never waited for
+        assert CAPACITY.try_acquire_idle("test", held=1)  # the caller's own slot does not count
+        CAPACITY.release()
+    assert CAPACITY.in_flight == 0
+    assert REGISTRY.get_sample_value("tokfeed_optional_work_skipped_total", {"work": "test"}) == skipped + 2
+
+    settings.MAX_INFLIGHT = 0  # backpressure off: optional work always runs
+    with CAPACITY.slot("test"):
+        assert CAPACITY.try_acquire_idle("test")
+        CAPACITY.release()
