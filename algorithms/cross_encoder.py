@@ -30,9 +30,17 @@ def check_model_folder(path: str) -> str:
     return f"model folder {path}"
 
 
-@functools.cache
 def load_cross_encoder(path: str):
-    """The ``CrossEncoder`` in the folder ``path``, loaded once per process."""
+    """The ``CrossEncoder`` in the folder ``path``, loaded once per process, while no other model
+    loads (``catalog.embedding.MODEL_LOAD_LOCK``)."""
+    from catalog.embedding import MODEL_LOAD_LOCK
+
+    with MODEL_LOAD_LOCK:
+        return _load_cross_encoder(path)
+
+
+@functools.cache
+def _load_cross_encoder(path: str):
     check_model_folder(path)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import os
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -66,9 +67,20 @@ def resolve_device(device: str) -> str:
     return device
 
 
-@functools.cache
+#: Held while any model loads, here or elsewhere (``algorithms.cross_encoder``): two threads
+#: building models at once (the first requests to a fresh server) broke one of them ("Cannot copy
+#: out of meta tensor": transformers' loading sets process-wide state), and each made its own.
+MODEL_LOAD_LOCK = threading.RLock()
+
+
 def load_model(name: str, device: str = "auto"):
-    """The model for ``name`` on ``device``, loaded once per process."""
+    """The model for ``name`` on ``device``, loaded once per process, by one thread at a time."""
+    with MODEL_LOAD_LOCK:
+        return _load_model(name, device)
+
+
+@functools.cache
+def _load_model(name: str, device: str):
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     from sentence_transformers import SentenceTransformer

@@ -61,3 +61,31 @@ def test_same_topic_captions_are_closer_than_different_topics():
     )
     assert np.dot(fitness_a, fitness_b) > np.dot(fitness_a, anime) + 0.1
     assert np.dot(fitness_a, fitness_b) > np.dot(fitness_b, anime) + 0.1
+
+
+def test_threads_asking_for_the_model_at_once_share_one_load():
+    # The first requests to a fresh server load the model from several threads at once: each
+    # built its own, and one failed now and then ("Cannot copy out of meta tensor"), a 500.
+    import threading
+
+    from catalog import embedding
+
+    embedding._load_model.cache_clear()
+    start = threading.Barrier(4)
+    models, errors = [], []
+
+    def first_request():
+        start.wait()
+        try:
+            models.append(embedding.load_model(settings.EMBEDDING_MODEL))
+        except Exception as exc:  # noqa: BLE001 - the test reports any failure
+            errors.append(exc)
+
+    threads = [threading.Thread(target=first_request) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert len(models) == 4 and all(m is models[0] for m in models)
+    assert embedding._load_model.cache_info().misses == 1
