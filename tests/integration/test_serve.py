@@ -128,7 +128,8 @@ def test_two_workers_behind_one_port_share_a_viewers_events_metrics_and_jobs(sma
         status, _, body = get(f"http://{address}/readyz")
         assert status == 200, body
         assert {name: check["status"] for name, check in json.loads(body)["checks"].items()} == {
-            "database": "ok", "channel_layer": "ok", "broker": "ok", "embedding_model": "ok"}
+            "database": "ok", "channel_layer": "ok", "broker": "ok", "embedding_model": "ok",
+            "cross_encoder": "not configured"}
 
         with contextlib.ExitStack() as tabs:
             first, second = tabs_on_two_workers(tabs, address, cookie)
