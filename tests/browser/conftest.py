@@ -32,7 +32,11 @@ def browser_context(monkeypatch):
     """A fresh Chromium context (its own cookies, so its own feed session)."""
     if not CHROMIUM.exists():
         pytest.fail(f"{CHROMIUM} is missing: run `bash scripts/ensure-chromium.sh`")
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
+
+    # Assertions wait as long as actions (Playwright's expect gives up after 5 s by default): on
+    # a loaded 2-core machine a card's media once took longer than that to start playing.
+    expect.set_options(timeout=20_000)
 
     # Playwright's sync API keeps an event loop set on this thread; the test's ORM calls are
     # still plain synchronous calls, which Django would otherwise refuse. (With a loop set, the
