@@ -16,6 +16,8 @@ from pathlib import Path
 import numpy as np
 from django.conf import settings
 
+from catalog.embedding import MODEL_LOAD_LOCK, resolve_device
+
 
 class CrossEncoderError(RuntimeError):
     pass
@@ -33,8 +35,6 @@ def check_model_folder(path: str) -> str:
 def load_cross_encoder(path: str):
     """The ``CrossEncoder`` in the folder ``path``, loaded once per process, while no other model
     loads (``catalog.embedding.MODEL_LOAD_LOCK``)."""
-    from catalog.embedding import MODEL_LOAD_LOCK
-
     with MODEL_LOAD_LOCK:
         return _load_cross_encoder(path)
 
@@ -45,8 +45,6 @@ def _load_cross_encoder(path: str):
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     from sentence_transformers import CrossEncoder
-
-    from catalog.embedding import resolve_device
 
     return CrossEncoder(path, device=resolve_device("auto"), local_files_only=True)
 

@@ -12,6 +12,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -168,6 +169,27 @@ def serve(log_dir: Path, **env_overrides: str):
         server.wait(timeout=30)
         print(log_path.read_text()[-3000:])
         wait_for_other_connections_to_close("the server")
+
+
+def all_at_once(work, threads: int) -> tuple[list, list[Exception]]:
+    """Run ``work(n)`` in ``threads`` threads (``n``: 0, 1, ...) released together (a barrier):
+    ``(what each returned, the exceptions raised)``, in the order they finished."""
+    start = threading.Barrier(threads)
+    results, errors = [], []
+
+    def run(n):
+        start.wait()
+        try:
+            results.append(work(n))
+        except Exception as exc:  # noqa: BLE001 - the caller asserts on them
+            errors.append(exc)
+
+    running = [threading.Thread(target=run, args=(n,)) for n in range(threads)]
+    for t in running:
+        t.start()
+    for t in running:
+        t.join()
+    return results, errors
 
 
 def other_connections() -> list[tuple]:

@@ -9,6 +9,7 @@ from algorithms.models import Algorithm
 
 from feed import services
 from feed.models import Signal
+from tests.conftest import all_at_once
 
 @contextlib.contextmanager
 def session_held(session_id, partner=None):
@@ -41,28 +42,18 @@ def test_two_threads_posting_signals_to_one_session_lose_nothing(small_catalog):
     session = services.start_session()
     # Signals are for served videos: two batches' worth.
     videos = [item.video.pk for _ in range(2) for item in services.next_batch(session.id).items]
-    errors = []
-    start = threading.Barrier(2)
 
     def post(thread_no: int):
         try:
-            start.wait()
             for i in range(30):
                 services.record_view(session.id, video_id=videos[i % 10], event_id=uuid.uuid4(),
                                      watched_ms=WATCH_TIMES[(i + thread_no) % len(WATCH_TIMES)])
                 if i % 10 == 9:
                     services.next_batch(session.id)
-        except Exception as exc:  # surfaced below, with the thread's traceback lost but its error kept
-            errors.append(exc)
         finally:
             connection.close()
 
-    threads = [threading.Thread(target=post, args=(n,)) for n in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-
+    _, errors = all_at_once(post, 2)
     assert errors == []
     signals = list(Signal.objects.filter(session=session).order_by("id"))
     assert len(signals) == 60
@@ -102,25 +93,15 @@ def test_a_refill_request_sent_twice_at_once_serves_one_batch(small_catalog):
 
     session = services.start_session()
     first = services.next_batch(session.id)
-    start = threading.Barrier(2)
-    answers, errors = [], []
 
-    def refill():
+    def refill(_):
         try:
-            start.wait()
             number, cards, _ = events.batch_after(session.id, first.number)
-            answers.append((number, [card.video.id for card in cards]))
-        except Exception as exc:
-            errors.append(exc)
+            return number, [card.video.id for card in cards]
         finally:
             connection.close()
 
-    threads = [threading.Thread(target=refill) for _ in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-
+    answers, errors = all_at_once(refill, 2)
     assert errors == []
     assert answers[0] == answers[1]
     assert answers[0][0] == first.number + 1

@@ -4,6 +4,7 @@ from django.core.management import call_command
 
 from catalog.embedding import encode
 from catalog.models import Creator, Video
+from tests.conftest import all_at_once
 
 
 def test_every_video_has_a_unit_vector_from_the_configured_model(catalog_db):
@@ -66,26 +67,10 @@ def test_same_topic_captions_are_closer_than_different_topics():
 def test_threads_asking_for_the_model_at_once_share_one_load():
     # The first requests to a fresh server load the model from several threads at once: each
     # built its own, and one failed now and then ("Cannot copy out of meta tensor"), a 500.
-    import threading
-
     from catalog import embedding
 
     embedding._load_model.cache_clear()
-    start = threading.Barrier(4)
-    models, errors = [], []
-
-    def first_request():
-        start.wait()
-        try:
-            models.append(embedding.load_model(settings.EMBEDDING_MODEL))
-        except Exception as exc:  # noqa: BLE001 - the test reports any failure
-            errors.append(exc)
-
-    threads = [threading.Thread(target=first_request) for _ in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    models, errors = all_at_once(lambda _: embedding.load_model(settings.EMBEDDING_MODEL), 4)
     assert errors == []
     assert len(models) == 4 and all(m is models[0] for m in models)
     assert embedding._load_model.cache_info().misses == 1
