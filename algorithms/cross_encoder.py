@@ -8,7 +8,6 @@ are the model's activated outputs, in [0, 1] for a one-label model.
 """
 from __future__ import annotations
 
-import functools
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -16,7 +15,7 @@ from pathlib import Path
 import numpy as np
 from django.conf import settings
 
-from catalog.embedding import MODEL_LOAD_LOCK, resolve_device
+from catalog.embedding import load_once, resolve_device
 
 
 class CrossEncoderError(RuntimeError):
@@ -33,14 +32,12 @@ def check_model_folder(path: str) -> str:
 
 
 def load_cross_encoder(path: str):
-    """The ``CrossEncoder`` in the folder ``path``, loaded once per process, while no other model
-    loads (``catalog.embedding.MODEL_LOAD_LOCK``)."""
-    with MODEL_LOAD_LOCK:
-        return _load_cross_encoder(path)
+    """The ``CrossEncoder`` in the folder ``path``, loaded once per process
+    (``catalog.embedding.load_once``)."""
+    return load_once(("cross-encoder", path), lambda: _build_cross_encoder(path))
 
 
-@functools.cache
-def _load_cross_encoder(path: str):
+def _build_cross_encoder(path: str):
     check_model_folder(path)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")

@@ -7,7 +7,6 @@ fails at once instead of trying the network.
 """
 from __future__ import annotations
 
-import functools
 import os
 import threading
 from pathlib import Path
@@ -70,17 +69,29 @@ def resolve_device(device: str) -> str:
 #: Held while any model loads, here or elsewhere (``algorithms.cross_encoder``): two threads
 #: building models at once (the first requests to a fresh server) broke one of them ("Cannot copy
 #: out of meta tensor": transformers' loading sets process-wide state), and each made its own.
-MODEL_LOAD_LOCK = threading.RLock()
+MODEL_LOAD_LOCK = threading.Lock()
+_loaded_models: dict[tuple, object] = {}
+
+
+def load_once(key: tuple, build):
+    """``build()``'s model, built once per process under ``key`` while no other model is built.
+    A model already built is returned without the lock, so encoding never waits for another
+    model's load (a cross-encoder's first load takes seconds)."""
+    model = _loaded_models.get(key)
+    if model is None:
+        with MODEL_LOAD_LOCK:
+            model = _loaded_models.get(key)
+            if model is None:
+                model = _loaded_models[key] = build()
+    return model
 
 
 def load_model(name: str, device: str = "auto"):
-    """The model for ``name`` on ``device``, loaded once per process, by one thread at a time."""
-    with MODEL_LOAD_LOCK:
-        return _load_model(name, device)
+    """The embedding model for ``name`` on ``device``, loaded once per process (``load_once``)."""
+    return load_once(("embedding", name, device), lambda: _build_model(name, device))
 
 
-@functools.cache
-def _load_model(name: str, device: str):
+def _build_model(name: str, device: str):
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     from sentence_transformers import SentenceTransformer

@@ -1,3 +1,5 @@
+import threading
+
 import numpy as np
 from django.conf import settings
 from django.core.management import call_command
@@ -64,13 +66,44 @@ def test_same_topic_captions_are_closer_than_different_topics():
     assert np.dot(fitness_a, fitness_b) > np.dot(fitness_b, anime) + 0.1
 
 
-def test_threads_asking_for_the_model_at_once_share_one_load():
+def test_threads_asking_for_the_model_at_once_share_one_load(monkeypatch):
     # The first requests to a fresh server load the model from several threads at once: each
     # built its own, and one failed now and then ("Cannot copy out of meta tensor"), a 500.
     from catalog import embedding
 
-    embedding._load_model.cache_clear()
+    builds = []
+    build = embedding._build_model
+    monkeypatch.setattr(embedding, "_build_model", lambda *a: builds.append(a) or build(*a))
+    monkeypatch.setattr(embedding, "_loaded_models", {})
     models, errors = all_at_once(lambda _: embedding.load_model(settings.EMBEDDING_MODEL), 4)
     assert errors == []
     assert len(models) == 4 and all(m is models[0] for m in models)
-    assert embedding._load_model.cache_info().misses == 1
+    assert len(builds) == 1
+
+
+def test_a_loaded_model_does_not_wait_for_another_model_loading():
+    # A cross-encoder's first load takes seconds; encoding with the loaded embedding model
+    # must not queue behind it.
+    from catalog import embedding
+
+    model = embedding.load_model(settings.EMBEDDING_MODEL)
+    building, finish = threading.Event(), threading.Event()
+
+    def slow_build():
+        building.set()
+        finish.wait(60)
+        return object()
+
+    loader = threading.Thread(target=embedding.load_once, args=(("slow-test-model",), slow_build))
+    loader.start()
+    try:
+        assert building.wait(30)
+        got = []
+        reader = threading.Thread(target=lambda: got.append(embedding.load_model(settings.EMBEDDING_MODEL)))
+        reader.start()
+        reader.join(30)  # a guard against a hang, not a timing: it returns at once or never
+        assert got == [model] and not finish.is_set()
+    finally:
+        finish.set()
+        loader.join()
+        embedding._loaded_models.pop(("slow-test-model",), None)
