@@ -120,12 +120,13 @@ def forget_newest_reranker(**kwargs) -> None:
 
 
 def current_learned_model():
-    """The newest stored reranker (``learned.LearnedModel``), or None when there is none, when it
+    """The newest stored reranker (``learned_scorer.LearnedScorer``), or None when there is none, when it
     does not beat similarity alone on its held-out sessions (``learned_model_earns_its_place``),
     or when it cannot be used here (other features, another scikit-learn version: logged once)."""
     import sklearn
 
-    from .ranking.learned import FEATURES, LearnedModel
+    from .ranking.learned import FEATURES
+    from .ranking.learned_scorer import LearnedScorer
 
     header = _newest_header.get(None, _read_newest_header)
     if header is None:
@@ -145,5 +146,5 @@ def current_learned_model():
             return None
         data = RerankerModel.objects.values_list("model", flat=True).get(pk=pk)
         _learned.clear()
-        _learned[pk] = LearnedModel.from_bytes(data, features, pk)
+        _learned[pk] = LearnedScorer.from_bytes(data, features, pk)
         return _learned[pk]

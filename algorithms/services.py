@@ -125,5 +125,5 @@ def save_reranker_model(trained) -> RerankerModel:
 
     return RerankerModel.objects.create(
         examples=trained.n_examples, positives=trained.n_positive, metrics=trained.metrics,
-        features=list(trained.model.features), library_version=sklearn.__version__, model=trained.model.to_bytes(),
+        features=list(trained.model.feature_names), library_version=sklearn.__version__, model=trained.model.to_bytes(),
     )

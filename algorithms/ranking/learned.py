@@ -20,14 +20,16 @@ sessions' positive histories, ``co_occurrence``), ``popularity`` (log plays on a
 
 **Model.** ``fit`` trains scikit-learn's ``HistGradientBoostingClassifier`` (small, fast on two
 cores, no new dependency, handles features on different scales and their interactions; with
-monotonic priors, ``MONOTONIC``) on the examples; its validation AUC is measured on sessions held out of training (a quarter, by
-session so no viewer is on both sides), next to the AUC of ``similarity`` alone on the same rows
-(what the hand-weighted reranker leans on); the stored model is then refitted on every example.
+monotonic priors, ``MONOTONIC``) through the project's one learned-scorer wrapper
+(``learned_scorer.LearnedScorer``: feature order checked, one OpenMP thread, bytes for the
+database) on the examples; its validation AUC is measured on sessions held out of training (a
+quarter, by session so no viewer is on both sides), next to the AUC of ``similarity`` alone on
+the same rows (what the hand-weighted reranker leans on); the stored model is then refitted on
+every example.
 ``TrainingRefused`` says why a log cannot train one (too few examples, one class).
 """
 from __future__ import annotations
 
-import io
 import math
 from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
@@ -38,7 +40,7 @@ import numpy as np
 from ..vectors import normalize, normalize_rows
 from .candidates import Candidate
 from .funnel import FRESH_HALF_LIFE_DAYS, FunnelContext, VideoFacts, hand_weighted, query_vector, reranker
-from .learned_scorer import one_thread
+from .learned_scorer import LearnedScorer
 
 FEATURES: tuple[str, ...] = (
     "similarity", "positive_similarity", "negative_similarity", "creator_affinity", "co_occurrence",
@@ -240,36 +242,8 @@ def examples_from_log(log: RerankerLog) -> tuple[np.ndarray, np.ndarray, np.ndar
 # --- training -------------------------------------------------------------------------------
 
 @dataclass
-class LearnedModel:
-    """A fitted classifier over ``features``: ``score`` gives each row's probability of a
-    positive outcome. ``model_id`` is the stored row's (None before it is saved)."""
-
-    estimator: object
-    features: tuple[str, ...] = FEATURES
-    model_id: int | None = None
-
-    def score(self, X: np.ndarray) -> np.ndarray:
-        with one_thread():
-            return self.estimator.predict_proba(np.asarray(X, dtype=np.float64))[:, 1]
-
-    def to_bytes(self) -> bytes:
-        import joblib
-
-        buffer = io.BytesIO()
-        joblib.dump(self.estimator, buffer)
-        return buffer.getvalue()
-
-    @classmethod
-    def from_bytes(cls, data: bytes, features: Sequence[str], model_id: int | None = None) -> LearnedModel:
-        """Only for bytes ``to_bytes`` wrote into our own database: unpickling runs code."""
-        import joblib
-
-        return cls(joblib.load(io.BytesIO(bytes(data))), tuple(features), model_id)
-
-
-@dataclass
 class TrainedReranker:
-    model: LearnedModel
+    model: LearnedScorer
     metrics: dict
     n_examples: int
     n_positive: int
@@ -325,11 +299,9 @@ def fit(X: np.ndarray, y: np.ndarray, groups: np.ndarray | None = None, *, seed:
                               f"least {MIN_PER_CLASS} to train the reranker; the hand-weighted reranker stays in use")
     groups = np.arange(len(y)) if groups is None else np.asarray(groups)
     train, test = _split(y, groups, seed)
-    with one_thread():
-        held_out = new_estimator(seed).fit(X[train], y[train])
-        predicted = held_out.predict_proba(X[test])[:, 1]
-        train_predicted = held_out.predict_proba(X[train])[:, 1]
-        final = new_estimator(seed).fit(X, y)
+    held_out = LearnedScorer.fit(X[train], y[train], FEATURES, estimator=new_estimator(seed))
+    predicted, train_predicted = held_out.score(X[test]), held_out.score(X[train])
+    final = LearnedScorer.fit(X, y, FEATURES, estimator=new_estimator(seed))
     metrics = {
         "validation_auc": float(roc_auc_score(y[test], predicted)),
         "validation_log_loss": float(log_loss(y[test], predicted, labels=[0, 1])),
@@ -340,7 +312,7 @@ def fit(X: np.ndarray, y: np.ndarray, groups: np.ndarray | None = None, *, seed:
         "sessions": int(len(set(groups.tolist()))),
         "seed": seed,
     }
-    return TrainedReranker(LearnedModel(final), metrics, int(len(y)), positives)
+    return TrainedReranker(final, metrics, int(len(y)), positives)
 
 
 # --- serving --------------------------------------------------------------------------------

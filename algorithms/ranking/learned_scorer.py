@@ -14,6 +14,7 @@ against 4 s on one (60 000 rows: 168 s against 6 s) at a load average of 11 on t
 """
 from __future__ import annotations
 
+import io
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -30,38 +31,53 @@ def one_thread():
 
 @dataclass
 class LearnedScorer:
+    """A fitted classifier over ``feature_names``; ``score`` gives each row's probability of a
+    positive. ``model_id`` is its stored row's, when it was stored (the partner funnel's reranker,
+    ``algorithms.ranking.learned``)."""
+
     feature_names: tuple[str, ...]
     model: object
-    trained_rows: int
-    trained_positives: int
+    trained_rows: int = 0
+    trained_positives: int = 0
     params: dict = field(default_factory=dict)
+    model_id: int | None = None
 
     @classmethod
     def fit(cls, features: np.ndarray, labels: np.ndarray, feature_names: Sequence[str], *, seed: int = 0,
-            max_iter: int = 200, learning_rate: float = 0.1, max_leaf_nodes: int = 31) -> LearnedScorer:
+            max_iter: int = 200, learning_rate: float = 0.1, max_leaf_nodes: int = 31,
+            estimator=None) -> LearnedScorer:
+        """Fit ``estimator`` (an unfitted scikit-learn classifier; by default a
+        ``HistGradientBoostingClassifier`` with the other arguments) on the rows."""
         from sklearn.ensemble import HistGradientBoostingClassifier
 
-        features = np.asarray(features, dtype=np.float32)
+        features = cls._checked(features, feature_names)
         labels = np.asarray(labels).astype(np.int8)
-        if features.ndim != 2 or features.shape[1] != len(feature_names):
-            raise ValueError(f"expected a (rows, {len(feature_names)}) features matrix, got shape {features.shape}")
         if len(labels) != len(features):
             raise ValueError(f"{len(labels)} labels for {len(features)} rows")
         positives = int(labels.sum())
         if positives == 0 or positives == len(labels):
             raise ValueError("training needs both positive and negative rows")
-        params = {"max_iter": max_iter, "learning_rate": learning_rate, "max_leaf_nodes": max_leaf_nodes,
-                  "early_stopping": "auto", "random_state": seed}
+        if estimator is None:
+            estimator = HistGradientBoostingClassifier(max_iter=max_iter, learning_rate=learning_rate,
+                                                       max_leaf_nodes=max_leaf_nodes, early_stopping="auto",
+                                                       random_state=seed)
+        params = {k: v for k, v in estimator.get_params().items()
+                  if k in ("max_iter", "learning_rate", "max_leaf_nodes", "early_stopping", "random_state")}
         with one_thread():
-            model = HistGradientBoostingClassifier(**params).fit(features, labels)
+            model = estimator.fit(features, labels)
         return cls(feature_names=tuple(feature_names), model=model, trained_rows=len(labels),
                    trained_positives=positives, params=params)
 
+    @staticmethod
+    def _checked(features: np.ndarray, feature_names: Sequence[str]) -> np.ndarray:
+        features = np.asarray(features, dtype=np.float64)
+        if features.ndim != 2 or features.shape[1] != len(feature_names):
+            raise ValueError(f"expected a (rows, {len(feature_names)}) features matrix "
+                             f"({', '.join(feature_names)}), got shape {features.shape}")
+        return features
+
     def score(self, features: np.ndarray) -> np.ndarray:
-        features = np.asarray(features, dtype=np.float32)
-        if features.ndim != 2 or features.shape[1] != len(self.feature_names):
-            raise ValueError(f"expected a (rows, {len(self.feature_names)}) features matrix "
-                             f"({', '.join(self.feature_names)}), got shape {features.shape}")
+        features = self._checked(features, self.feature_names)
         if not len(features):
             return np.zeros(0)
         with one_thread():
@@ -71,3 +87,19 @@ class LearnedScorer:
         return {"model": type(self.model).__name__, "features": list(self.feature_names),
                 "trained_rows": self.trained_rows, "trained_positives": self.trained_positives,
                 "iterations": int(getattr(self.model, "n_iter_", 0)), "params": self.params}
+
+    def to_bytes(self) -> bytes:
+        """The fitted model, for ``from_bytes`` (the reranker stores it in the database, so
+        every replica reads the same model)."""
+        import joblib
+
+        buffer = io.BytesIO()
+        joblib.dump(self.model, buffer)
+        return buffer.getvalue()
+
+    @classmethod
+    def from_bytes(cls, data: bytes, feature_names: Sequence[str], model_id: int | None = None) -> LearnedScorer:
+        """Only for bytes ``to_bytes`` wrote into our own database: unpickling runs code."""
+        import joblib
+
+        return cls(tuple(feature_names), joblib.load(io.BytesIO(bytes(data))), model_id=model_id)

@@ -15,7 +15,6 @@ from algorithms.ranking.funnel import (
 )
 from algorithms.ranking.learned import (
     FEATURES,
-    LearnedModel,
     LoggedImpression,
     LoggedSignal,
     RerankerLog,
@@ -26,6 +25,7 @@ from algorithms.ranking.learned import (
     feature_matrix,
     fit,
 )
+from algorithms.ranking.learned_scorer import LearnedScorer
 from tests.unit.handmade_vectors import DIM, cluster, e
 
 NOW = 1_700_000_000.0
@@ -117,7 +117,7 @@ def test_training_on_a_synthetic_log_ranks_positives_above_negatives():
     X_new, y_new, _ = examples_from_log(synthetic_log(seed=4))
     assert roc_auc_score(y_new, trained.model.score(X_new)) > 0.9
     # And it survives its bytes.
-    again = LearnedModel.from_bytes(trained.model.to_bytes(), FEATURES)
+    again = LearnedScorer.from_bytes(trained.model.to_bytes(), FEATURES)
     assert np.array_equal(again.score(X_new), trained.model.score(X_new))
 
 
