@@ -119,7 +119,7 @@ class Signal(models.Model):
         constraints = [models.UniqueConstraint(fields=["session", "event_id"], name="one_signal_per_event")]
 
     def __str__(self):
-        return f"{self.type or 'no signal'} on {self.video_id}"
+        return f"{self.type or ('undo' if self.undoes_id else 'no signal')} on {self.video_id}"
 
 
 class ServedBatch(models.Model):

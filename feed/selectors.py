@@ -243,19 +243,23 @@ def reranker_log(limit: int = RERANKER_LOG_LIMIT):
     catalog parts left empty): the newest ``limit`` impressions that were shown (not withdrawn)
     and reacted to (their session has a signal on their video), each labelled 1 when one of
     those signals is in ``LABEL_SIGNALS`` (the long view or a positive action), and every signal
-    on a video of those impressions' sessions, with its polarity in the session's algorithm."""
+    on a video of those impressions' sessions, with its polarity in the session's algorithm. An undone
+    action and its undo count as never made."""
     from django.db.models import Exists, OuterRef
 
     from algorithms.ranking.learned import LABEL_SIGNALS, LoggedImpression, LoggedSignal, RerankerLog
     from algorithms.selectors import load_blueprint
 
-    reacted = Signal.objects.filter(session=OuterRef("session"), video=OuterRef("video"))
+    # An undone action counts as never made (nor does its undo row react to anything).
+    reacted = Signal.objects.filter(session=OuterRef("session"), video=OuterRef("video"), undone_by__isnull=True,
+                                    undoes__isnull=True)
     impressions = list(
         Impression.objects.filter(withdrawn=False).filter(Exists(reacted))
         .order_by("-created_at", "-id").values_list("session_id", "video_id", "created_at")[:limit]
     )
     sessions = {session for session, _, _ in impressions}
-    signals = list(Signal.objects.filter(session_id__in=sessions, video__isnull=False)
+    signals = list(Signal.objects.filter(session_id__in=sessions, video__isnull=False, undone_by__isnull=True,
+                                         undoes__isnull=True)
                    .values_list("session_id", "video_id", "created_at", "type", "session__algorithm_id"))
     polarity = {algorithm: {s.name: s.polarity for s in load_blueprint(algorithm).signals}
                 for algorithm in {row[4] for row in signals}}
@@ -275,7 +279,7 @@ def positive_histories(video_ids) -> dict[int, frozenset[str]]:
     from algorithms.ranking.learned import LABEL_SIGNALS
 
     found: dict[int, set[str]] = {}
-    rows = (Signal.objects.filter(video_id__in=list(video_ids), type__in=sorted(LABEL_SIGNALS))
+    rows = (Signal.objects.filter(video_id__in=list(video_ids), type__in=sorted(LABEL_SIGNALS), undone_by__isnull=True)
             .values_list("video_id", "session_id").distinct())
     for video, session in rows:
         found.setdefault(video, set()).add(str(session))

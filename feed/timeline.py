@@ -13,6 +13,8 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
+from django.db.models import Exists, OuterRef
+
 from catalog.models import Video
 
 from .models import FeedSession, Impression, ServedBatch, Signal
@@ -55,6 +57,9 @@ class TimelineSignal:
     duration_ms: int | None
     state_before: str
     state_after: str
+    #: For an undo: the type of the action it withdrew; for an action: whether it was undone.
+    undoes: str = ""
+    undone: bool = False
     kind: str = "signal"
 
     @property
@@ -95,8 +100,11 @@ def session_timeline(session: FeedSession, max_batches: int = MAX_BATCHES) -> li
     if since is not None and first > 1:
         signals = signals.filter(created_at__gte=since)
     entries: list[TimelineBatch | TimelineSignal] = list(batches.values())
+    signals = signals.select_related("undoes").annotate(
+        was_undone=Exists(Signal.objects.filter(undoes=OuterRef("pk"))))
     entries += [TimelineSignal(s.created_at, s.video_id, s.type, s.watched_ms, s.duration_ms, s.state_before,
-                               s.state_after) for s in signals]
+                               s.state_after, undoes=s.undoes.type if s.undoes else "", undone=s.was_undone)
+                for s in signals]
     # A batch before the signals recorded at the same instant: a view follows what served it.
     entries.sort(key=lambda e: (e.at, e.kind != "batch"))
     return entries

@@ -2,8 +2,12 @@
 share, follow and their undo, each applied once; the liked page; reset; reasons in words."""
 import uuid
 
+from django.urls import reverse
+
 from feed.explanation_queries import nearest_reacted
 from feed.models import FeedSession, Signal
+from feed.selectors import positive_histories, reranker_log
+from feed.timeline import session_timeline
 from tests.integration.test_feed_views import cards, feed_session, post_event
 
 REASONS = ("Because you ", "Picked for ", "Exploring something new", "Popular right now", "Sponsored")
@@ -35,6 +39,34 @@ def test_like_and_its_undo_are_each_applied_once(catalog_db, client):
     # Liked again: a new like, which the page shows again.
     post_event(client, type="like", video=video)
     assert f'data-video="{video}"' in client.get("/liked/").content.decode()
+
+
+def test_an_undone_like_is_no_positive_for_training_co_occurrence_or_the_timeline(catalog_db, client, admin_client):
+    # Each of these read the like as made after it was undone: the reranker's training log
+    # labelled its impression positive, co-occurrence counted the session as a liker, and the
+    # session's timeline showed the undo as "no signal".
+    shown = cards(client.get("/").content.decode())
+    session = feed_session(client)
+    undone, kept = shown[0][2], shown[1][2]
+    like_id = str(uuid.uuid4())
+    post_event(client, type="like", video=undone, event_id=like_id)
+    post_event(client, type="undo", undoes=like_id)
+    post_event(client, type="like", video=kept)
+
+    log = reranker_log()
+    labels = {i.video: i.label for i in log.impressions if i.session == str(session.pk)}
+    assert labels == {kept: 1}  # the undone like is no reaction at all
+    assert {(s.video, s.positive) for s in log.signals if s.session == str(session.pk)} == {(kept, True)}
+    likers = positive_histories([undone, kept])
+    assert str(session.pk) in likers[kept] and str(session.pk) not in likers.get(undone, frozenset())
+
+    signals = [e for e in session_timeline(session) if e.kind == "signal"]
+    assert [(e.video_id, e.type, e.undoes, e.undone) for e in signals] == [
+        (undone, "LIKE", "", True), (undone, "", "LIKE", False), (kept, "LIKE", "", False)]
+    html = admin_client.get(reverse("admin:feed_feedsession_change", args=[session.pk])).content.decode()
+    timeline = html[html.index('id="session-timeline"'):]
+    assert f"LIKE on video {undone} (undone)" in timeline and f"undo of LIKE on video {undone}" in timeline
+    assert "no signal on" not in timeline
 
 
 def test_an_undo_names_an_action_of_the_session_that_can_be_undone(catalog_db, client):
