@@ -538,11 +538,21 @@
     if (element) element.textContent = text;
   }
 
+  // "2 views and 1 action wait to be sent.": a like or a follow is not a view.
+  function waitingText(events) {
+    const views = events.filter((e) => e.type === "view").length;
+    const actions = events.length - views;
+    const parts = [];
+    if (views) parts.push(views + (views === 1 ? " view" : " views"));
+    if (actions) parts.push(actions + (actions === 1 ? " action" : " actions"));
+    return parts.join(" and ") + (events.length === 1 ? " waits to be sent." : " wait to be sent.");
+  }
+
   function showStatus(message) {
     let text = message || "";
     if (!text && outbox.length && (!socket || navigator.onLine === false)) {
       text = navigator.onLine === false ? "Offline: " : "Reconnecting: ";
-      text += outbox.length + (outbox.length === 1 ? " view waits to be sent." : " views wait to be sent.");
+      text += waitingText(outbox);
     }
     setText("feed-status", text);
   }

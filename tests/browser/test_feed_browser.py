@@ -100,6 +100,9 @@ def test_watch_time_refills_and_offline_views(feed_server, browser_context):
     move_on(page, 4)
     expect(feed).to_have_attribute("data-pending", "2")
     expect(page.locator("#feed-status")).to_contain_text("Offline: 2 views wait")
+    liked = card_video(page, 4)
+    page.keyboard.press("l")  # a like waits too, and is said to be no view
+    expect(page.locator("#feed-status")).to_contain_text("Offline: 2 views and 1 action wait to be sent.")
     page.wait_for_timeout(1000)
     assert not Signal.objects.filter(session=session, video_id__in=offline_views).exists()
 
@@ -111,6 +114,7 @@ def test_watch_time_refills_and_offline_views(feed_server, browser_context):
     recorded = {s.video_id: s for s in Signal.objects.filter(session=session, video_id__in=offline_views)}
     assert Signal.objects.filter(session=session, video_id__in=offline_views).count() == 2
     assert set(recorded) == set(offline_views)
+    assert Signal.objects.filter(session=session, video_id=liked, type="LIKE").count() == 1
     # The second was on screen for at least 0.7 s (more on a loaded machine): its signal is what
     # the thresholds make of the time measured offline, not a skip.
     second = recorded[offline_views[1]]
