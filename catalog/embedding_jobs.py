@@ -195,20 +195,47 @@ def cluster_topics(model_name: str, *, seed: int = 0) -> int:
     ids = [pk for pk, _ in rows]
     centroids, labels = kmeans(np.array([v for _, v in rows], dtype=np.float32), topic_count_for(len(rows)), seed=seed)
     sizes = np.bincount(labels, minlength=len(centroids))
-    table = connection.ops.quote_name(Video._meta.db_table)
     with transaction.atomic():
         Topic.objects.all().delete()
         Topic.objects.bulk_create(
             Topic(number=i, centroid=centroid, size=int(sizes[i]), embedding_model=model_name)
             for i, centroid in enumerate(centroids)
         )
-        with connection.cursor() as cursor:
-            cursor.execute(f"UPDATE {table} SET topic = NULL WHERE topic IS NOT NULL")
-            cursor.execute(
-                f"UPDATE {table} AS t SET topic = d.topic FROM unnest(%s::bigint[], %s::int[]) AS d(id, topic) WHERE t.id = d.id",
-                [ids, [int(label) for label in labels]],
-            )
+        Video.objects.filter(topic__isnull=False).update(topic=None)
+        _label_videos(ids, labels)
     return len(centroids)
+
+
+def assign_nearest_topics(video_ids: Iterable[int], model_name: str) -> int:
+    """Give videos ``video_ids`` (new ones, just embedded) the topic whose centroid is nearest,
+    without re-clustering the catalog: topic-drawn batches would otherwise never show them until
+    the next ``cluster_topics``. Nothing happens when the topics were made with another model (or
+    not at all). Returns how many videos got a topic."""
+    topics = list(Topic.objects.filter(embedding_model=model_name).order_by("number").values_list("number", "centroid"))
+    rows = list(Video.objects.filter(id__in=list(video_ids), embedding__isnull=False, embedding_model=model_name)
+                .order_by("id").values_list("id", "embedding"))
+    if not topics or not rows:
+        return 0
+    numbers = np.array([number for number, _ in topics])
+    centroids = np.array([c for _, c in topics], dtype=np.float32)
+    nearest = numbers[np.argmax(np.array([v for _, v in rows], dtype=np.float32) @ centroids.T, axis=1)]
+    with transaction.atomic():
+        _label_videos([pk for pk, _ in rows], nearest)
+        for topic in Topic.objects.filter(number__in=set(nearest.tolist())).select_for_update():
+            topic.size = Video.objects.filter(topic=topic.number).count()
+            topic.save(update_fields=["size"])
+    return len(rows)
+
+
+def _label_videos(ids: list[int], topics) -> None:
+    # One UPDATE joined to unnested arrays, as _store_vectors does (bulk_update's CASE per row
+    # costs more than the clustering).
+    table = connection.ops.quote_name(Video._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} AS t SET topic = d.topic FROM unnest(%s::bigint[], %s::int[]) AS d(id, topic) WHERE t.id = d.id",
+            [list(ids), [int(topic) for topic in topics]],
+        )
 
 
 def analyze_catalog() -> None:

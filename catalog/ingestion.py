@@ -175,6 +175,7 @@ def _embed(job: IngestJob, video_ids: list[int]) -> None:
     for start in range(0, len(stale_videos), EMBED_BATCH):
         embedded += embedding_jobs.embed_videos(stale_videos[start : start + EMBED_BATCH], model_name=model_name)
         _advance(job, "embed_videos", min(start + EMBED_BATCH, len(stale_videos)), videos_embedded=embedded)
+    embedding_jobs.assign_nearest_topics(stale_videos, model_name)
 
     creator_ids = Video.objects.filter(id__in=video_ids).values_list("creator_id", flat=True).distinct()
     stale_creators = embedding_jobs.stale_creator_ids(model_name, ids=creator_ids)

@@ -130,7 +130,8 @@ class Topic(models.Model):
     """A k-means cluster of the video vectors; ``Video.topic`` holds its ``number``.
 
     Sampled batches draw one video from each of a few topics. Recomputed by the
-    ``catalog.cluster_topics`` task after embedding.
+    ``catalog.cluster_topics`` task after embedding; videos ingested in between join their
+    nearest topic (``embedding_jobs.assign_nearest_topics``).
     """
 
     number = models.PositiveIntegerField(unique=True)

@@ -11,13 +11,14 @@ import copy
 import json
 import math
 
+import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from catalog.importers import RecordError, parse_record
-from catalog.models import Creator, IngestJob, Video
+from catalog.models import Creator, IngestJob, Topic, Video
 from tests.conftest import TRENDING, partner_client
 
 URL = "/api/v1/ingest/videos/"
@@ -174,6 +175,12 @@ def test_ingested_videos_are_embedded_and_found_by_similarity_and_recall(
     assert not Video.objects.filter(pk__in=baked.values(), embedding__isnull=True).exists()
     baker = Creator.objects.get(external_id="ingest-baker")
     assert baker.embedding is not None and baker.handle == "breadbaker"
+    # Each joins its nearest topic: topic-drawn batches show it before the catalog is clustered again.
+    topics = dict(Topic.objects.values_list("number", "centroid"))
+    assert topics
+    for video in Video.objects.filter(pk__in=baked.values()):
+        assert video.topic == max(topics, key=lambda number: float(np.dot(topics[number], video.embedding)))
+    assert all(t.size == Video.objects.filter(topic=t.number).count() for t in Topic.objects.all())
 
     similar = api_client.get(f"/api/v1/videos/{baked['ingest-bake-0']}/similar/", {"limit": 3})
     assert similar.status_code == 200, similar.json()
