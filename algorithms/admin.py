@@ -28,6 +28,8 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from simple_history.admin import SimpleHistoryAdmin
 
+from tokfeed.admin_views import ComputedRowsAdmin
+
 from . import audit, services
 from .admin_forms import (
     AlgorithmForm, CloneForm, EdgeGridFormSet, ImportBlueprintForm, MachineFormSet, StateForm, param_fieldset_lines,
@@ -272,7 +274,7 @@ class AlgorithmAdmin(SimpleHistoryAdmin):
 
 
 @admin.register(RerankerModel)
-class RerankerModelAdmin(admin.ModelAdmin):
+class RerankerModelAdmin(ComputedRowsAdmin):
     """The learned rerankers, newest first (the newest is in use). Read-only: the training job
     (``manage.py train_reranker``) writes them; deleting the newest puts the one before it back
     in use, or the hand-weighted reranker when none is left."""
@@ -288,12 +290,6 @@ class RerankerModelAdmin(admin.ModelAdmin):
     @admin.display(description="similarity alone")
     def similarity_auc(self, obj):
         return _rounded(obj.metrics.get("similarity_auc"))
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
 
 def _rounded(value):

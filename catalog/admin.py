@@ -1,6 +1,8 @@
 from django.contrib import admin
 
-from .models import Comment, Creator, Hashtag, IngestJob, Music, Video
+from tokfeed.admin_views import ComputedRowsAdmin
+
+from .models import Comment, Creator, Hashtag, IngestJob, Music, Topic, Video
 
 
 @admin.register(Creator)
@@ -34,7 +36,18 @@ class MusicAdmin(admin.ModelAdmin):
 
 @admin.register(Hashtag)
 class HashtagAdmin(admin.ModelAdmin):
+    list_display = ["name", "video_count"]
     search_fields = ["name"]
+    readonly_fields = ["video_count"]  # kept by the database's triggers
+
+
+@admin.register(Topic)
+class TopicAdmin(ComputedRowsAdmin):
+    """The k-means topic clusters sampled batches and exploration draw from (``cluster_topics``
+    after ``embed``; ingested videos join the nearest)."""
+
+    list_display = ["number", "size", "embedding_model", "computed_at"]
+    exclude = ["centroid"]  # 384 numbers: nothing to read
 
 
 @admin.register(Comment)
@@ -45,7 +58,7 @@ class CommentAdmin(admin.ModelAdmin):
 
 
 @admin.register(IngestJob)
-class IngestJobAdmin(admin.ModelAdmin):
+class IngestJobAdmin(ComputedRowsAdmin):
     """Partners' ingestion jobs, to look at: they are made and run by the API and its task."""
 
     list_display = ["id", "partner", "status", "received", "valid", "created", "updated", "videos_embedded",
@@ -53,9 +66,3 @@ class IngestJobAdmin(admin.ModelAdmin):
     list_filter = ["status", "partner"]
     search_fields = ["id", "partner"]
     exclude = ["records"]  # up to INGEST_MAX_RECORDS raw records: too much for a page
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False

@@ -17,8 +17,10 @@ from django.urls import path
 from rest_framework_api_key.admin import APIKeyModelAdmin
 from rest_framework_api_key.models import APIKey
 
+from tokfeed.admin_views import ComputedRowsAdmin
+
 from . import monitor_queries
-from .models import SCOPES, FeedSession, Impression, PartnerKey, Signal, scope_field
+from .models import SCOPES, BucketCentroid, FeedSession, Impression, PartnerKey, Signal, scope_field
 from .timeline import session_timeline
 
 #: How often the monitor's figures refresh themselves.
@@ -117,3 +119,13 @@ class PartnerKeyAdmin(APIKeyModelAdmin):
     @admin.display(description="scopes")
     def scope_list(self, key: PartnerKey) -> str:
         return ", ".join(key.scopes) or "none"
+
+
+@admin.register(BucketCentroid)
+class BucketCentroidAdmin(ComputedRowsAdmin):
+    """Where new sessions of each cold-start bucket start (``feed.refresh_bucket_centroids``,
+    every ``COLD_START_REFRESH_S``); ``*`` is the global centroid."""
+
+    list_display = ["key", "engagers", "embedding_model", "computed_at"]
+    search_fields = ["key"]
+    exclude = ["centroid"]  # 384 numbers: nothing to read
