@@ -275,7 +275,7 @@ def reranker_log(limit: int = RERANKER_LOG_LIMIT):
 
 def positive_histories(video_ids) -> dict[int, frozenset[str]]:
     """``{video: sessions with a LABEL_SIGNALS signal on it}`` for ``video_ids`` (co-occurrence
-    at serving time; ``learned.positive_histories`` is the same over a log)."""
+    at serving time; ``learned.histories_before`` is the same over a log, as of an impression)."""
     from algorithms.ranking.learned import LABEL_SIGNALS
 
     found: dict[int, set[str]] = {}

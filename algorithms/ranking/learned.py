@@ -181,13 +181,21 @@ class RerankerLog:
         return {i.video for i in self.impressions} | {s.video for s in self.signals}
 
 
-def positive_histories(signals: Sequence[LoggedSignal]) -> dict[int, frozenset]:
-    """``{video: sessions with a LABEL_SIGNALS signal on it}``."""
-    found: dict[int, set] = defaultdict(set)
+def first_positives(signals: Sequence[LoggedSignal]) -> dict[int, dict[str, float]]:
+    """``{video: {session: when its first LABEL_SIGNALS signal on the video came}}``."""
+    found: dict[int, dict[str, float]] = defaultdict(dict)
     for s in signals:
-        if s.positive:
-            found[s.video].add(s.session)
-    return {video: frozenset(sessions) for video, sessions in found.items()}
+        if s.positive and s.at < found[s.video].get(s.session, math.inf):
+            found[s.video][s.session] = s.at
+    return found
+
+
+def histories_before(firsts: Mapping[int, Mapping[str, float]], videos: Sequence[int], at: float) -> dict[int, frozenset]:
+    """The positive histories (``{video: sessions with a positive on it}``) of ``videos`` as they
+    stood at ``at``: a training example's co-occurrence must not know what other viewers did
+    after it was served, any more than serving could."""
+    return {video: frozenset(session for session, when in firsts.get(video, {}).items() if when < at)
+            for video in dict.fromkeys(videos)}
 
 
 def profile_from_signals(prior: Sequence[LoggedSignal], vectors: Mapping[int, np.ndarray],
@@ -215,7 +223,7 @@ def profile_from_signals(prior: Sequence[LoggedSignal], vectors: Mapping[int, np
 def examples_from_log(log: RerankerLog) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(X, y, groups)``: one row of features per impression of the log whose video has a
     vector and facts, its label and its session (for a split by session)."""
-    histories = positive_histories(log.signals)
+    firsts = first_positives(log.signals)
     by_session: dict[str, list[LoggedSignal]] = defaultdict(list)
     for s in sorted(log.signals, key=lambda s: s.at):
         by_session[s.session].append(s)
@@ -230,6 +238,7 @@ def examples_from_log(log: RerankerLog) -> tuple[np.ndarray, np.ndarray, np.ndar
         creator_vector = log.creator_vectors.get(facts.creator)
         affinity = (None if creator_vector is None or profile.query is None
                     else float(normalize(creator_vector) @ profile.query))
+        histories = histories_before(firsts, [*profile.positive_ids, impression.video], impression.at)
         cooc = co_occurrence(histories, profile.positive_ids, [impression.video], impression.session)
         rows.append(feature_matrix(profile, normalize(log.vectors[impression.video])[None, :],
                                    [replace(facts, creator_affinity=affinity)], cooc, impression.at)[0])

@@ -79,6 +79,25 @@ def test_co_occurrence_counts_other_sessions_only():
     assert co_occurrence(histories, [1], [3], session=None)[0] > 0
 
 
+def test_a_training_example_knows_no_positive_that_came_after_it():
+    # Session "a" liked video 1, then was served video 2 at t=100. Session "b" liked 1 and 2,
+    # and co-occurrence links them, but only if b's likes came before a's impression: features
+    # computed from the future leak the label's neighbourhood into training.
+    vectors = {v: e(v % 3) for v in (1, 2)}
+    facts = {v: VideoFacts(creator=v, language="en", plays=10, likes=1, created_at=NOW, duration_s=10) for v in (1, 2)}
+
+    def cooc_of_a(b_at):
+        log = RerankerLog([LoggedImpression("a", 2, 100.0, 1)],
+                          [LoggedSignal("a", 1, 50.0, 1, True), LoggedSignal("a", 2, 130.0, 1, True),
+                           LoggedSignal("b", 1, b_at, 1, True), LoggedSignal("b", 2, b_at + 1, 1, True)],
+                          vectors, facts, {})
+        X, _, _ = examples_from_log(log)
+        return float(X[0, FEATURES.index("co_occurrence")])
+
+    assert cooc_of_a(b_at=10.0) == 1.0
+    assert cooc_of_a(b_at=200.0) == 0.0
+
+
 def synthetic_log(sessions=40, per_session=24, seed=0, noise=0.02) -> RerankerLog:
     """Videos in 4 taste clusters; each session loves one taste: it watches those long (label 1,
     a positive signal) and skips the rest (label 0, a negative signal), ``noise`` of the labels
