@@ -4,7 +4,7 @@
 | ------------------- | -------------------------------------------- |
 | DATABASE_URL        | unset: embedded PostgreSQL + pgvector under TOKFEED_DATA_DIR |
 | TOKFEED_DATA_DIR    | ``var/`` in the project                      |
-| REDIS_URL           | unset: in-memory channel layer               |
+| REDIS_URL           | unset: in-memory channel layer and rate-limit counts (per process) |
 | CELERY_BROKER_URL   | unset: Celery tasks run eagerly in-process   |
 | EMBEDDING_MODEL     | ``all-MiniLM-L6-v2`` (bundled weights) or a local sentence-transformers path |
 | CROSS_ENCODER_MODEL | unset: no cross-encoder; else a local sentence-transformers CrossEncoder folder |
@@ -242,6 +242,16 @@ if REDIS_URL:
     }
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+# Rate-limit counts (tokfeed/rate_limits.py): shared by every process when Redis is there.
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    # (A Redis that stops answering must not hold requests: the throttle lets them through.)
+    "rate_limits": ({"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL,
+                     "KEY_PREFIX": "tokfeed-rate",
+                     "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5}} if REDIS_URL else
+                    {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "rate_limits"}),
+}
 
 # --- Celery ---------------------------------------------------------------------------------
 # With no broker, tasks run in-process: the embedded default needs no worker. ("memory://"

@@ -1,7 +1,9 @@
 """Rate limits: per key on the API, per client on new anonymous feeds and on admin login; each
 answered 429 with Retry-After. Rates are lowered here; the defaults are in settings."""
+import logging
+
 import pytest
-from django.core.cache import cache
+from django.core.cache import caches
 from rest_framework.settings import api_settings
 
 from feed.models import FeedSession
@@ -10,10 +12,10 @@ from tests.conftest import partner_client
 
 @pytest.fixture
 def rates(monkeypatch):
-    """Set rates for the test; throttle history starts empty."""
-    cache.clear()
+    """Set rates for the test; counts start at zero."""
+    caches["rate_limits"].clear()
     yield lambda **scopes: [monkeypatch.setitem(api_settings.DEFAULT_THROTTLE_RATES, k, v) for k, v in scopes.items()]
-    cache.clear()
+    caches["rate_limits"].clear()
 
 
 def test_api_requests_are_limited_per_key(catalog_db, rates):
@@ -51,3 +53,32 @@ def test_probes_and_metrics_are_never_limited(db, client, rates):
     rates(partner="1/min", feed_session="1/min", admin_login="1/min")
     for url in ("/healthz", "/readyz", "/metrics"):
         assert [client.get(url).status_code for _ in range(3)] == [200, 200, 200], url
+
+
+def test_with_the_counts_unreachable_requests_go_through_and_it_is_logged_once(catalog_db, rates, settings, caplog):
+    # Limits guard the service; they must not take it down with Redis.
+    settings.CACHES = {**settings.CACHES, "rate_limits": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": "redis://127.0.0.1:1/0",
+        "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5}}}
+    rates(partner="1/min")
+    client = partner_client("no-redis")
+    ours = logging.getLogger("tokfeed")  # (our loggers do not propagate to pytest's)
+    ours.addHandler(caplog.handler)
+    try:
+        assert [client.get("/api/v1/creators/").status_code for _ in range(3)] == [200, 200, 200]
+    finally:
+        ours.removeHandler(caplog.handler)
+    assert [r.getMessage()[:33] for r in caplog.records if r.name == "tokfeed.rate_limits"] == [
+        "rate limits not applied: their co"]
+
+
+def test_a_key_is_counted_once_per_request_in_the_shared_counts(catalog_db, rates):
+    # One increment per request in the window's count (DRF's own throttle rewrote the list of
+    # every request's time on each).
+    rates(partner="5/min")
+    client = partner_client("counted")
+    for _ in range(3):
+        client.get("/api/v1/creators/")
+    counts = caches["rate_limits"]
+    windows = [k for k in counts._cache if "throttle_partner" in k]  # LocMem's store, in tests
+    assert len(windows) == 1 and counts.get(windows[0].split(":", 2)[2]) == 3

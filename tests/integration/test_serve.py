@@ -29,7 +29,9 @@ from websockets.sync.client import connect
 from catalog.models import Topic
 from feed import services
 from feed.selectors import FEED_SESSION_KEY
-from tests.conftest import REPO, database_url, free_port, wait_for_other_connections_to_close, wait_until_listening
+from tests.conftest import (
+    REPO, database_url, free_port, partner_key, wait_for_other_connections_to_close, wait_until_listening,
+)
 from tests.integration.test_consumer import TIMEOUT
 from tests.integration.test_embedded_database import SERVER_SETTINGS, _postgres_running, finish, manage
 from tokfeed.embedded_db.server import max_connections, shared_buffers_mb
@@ -124,7 +126,7 @@ def test_two_workers_behind_one_port_share_a_viewers_events_metrics_and_jobs(sma
                            DATABASE_URL=database_url(), REDIS_URL=REDIS_URL,
                            # The key that signed the viewer's session (this process's).
                            SECRET_KEY=django_settings.SECRET_KEY,
-                           SERVED_BY_HEADER="1", LOG_FORMAT="json") as (address, log_path):
+                           SERVED_BY_HEADER="1", LOG_FORMAT="json", API_RATE_PER_KEY="4/day") as (address, log_path):
         status, _, body = get(f"http://{address}/readyz")
         assert status == 200, body
         assert {name: check["status"] for name, check in json.loads(body)["checks"].items()} == {
@@ -147,6 +149,29 @@ def test_two_workers_behind_one_port_share_a_viewers_events_metrics_and_jobs(sma
             assert len(after_batch) == 1 and after_batch[0]["signal"] is None
             # (seed-default's BATCH edge from H goes to M)
             assert json.loads(second.recv(TIMEOUT)) == {"type": "state", "state": "M", "signal": None}
+
+            # One key's rate is one budget, whichever worker answers (counted in Redis, not in each
+            # worker's memory, which gave a key its rate once per worker).
+            key = partner_key("two-workers")
+            while True:
+                day, statuses = time.time() // 86400, {}
+                for _ in range(200):
+                    if len(statuses) == 2 and min(map(len, statuses.values())) >= 5:
+                        break
+                    request = urllib.request.Request(f"http://{address}/api/v1/creators/",
+                                                     headers={"Authorization": f"Api-Key {key}"})
+                    try:
+                        with urllib.request.urlopen(request, timeout=TIMEOUT) as response:
+                            status, headers = response.status, response.headers
+                    except urllib.error.HTTPError as error:
+                        status, headers = error.code, error.headers
+                    statuses.setdefault(headers["X-Served-By"], []).append(status)
+                if time.time() // 86400 == day:
+                    break  # (else the day's window turned over during the requests: again)
+                key = partner_key("two-workers-again")
+            assert len(statuses) == 2 and min(map(len, statuses.values())) >= 5
+            answered = [status for worker in statuses.values() for status in worker]
+            assert answered.count(200) == 4 and set(answered) == {200, 429}
 
             # Metrics, whichever worker answers: both workers' values added up.
             status, headers, page = get(f"http://{address}/metrics")
