@@ -42,13 +42,14 @@ _unreachable_logged_at = float("-inf")
 
 
 def _count_in_window(window: str, timeout: int) -> int:
+    """This request counted in ``window``'s count (made, with ``timeout``, by its first request)."""
     counts = caches[RATE_LIMITS_CACHE]
-    counts.add(window, 0, timeout=timeout)
     try:
         return counts.incr(window)
-    except ValueError:  # the window's count expired between the two calls
-        counts.add(window, 1, timeout=timeout)
-        return 1
+    except ValueError:  # the window's first request (or the count expired)
+        if counts.add(window, 1, timeout=timeout):
+            return 1
+        return counts.incr(window)  # another process made it first
 
 
 class WindowCountThrottle(throttling.SimpleRateThrottle):
