@@ -157,14 +157,16 @@ MIDDLEWARE = [
     # database work (a session's lookup included).
     "tokfeed.unavailable.CapacityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
+    # tokfeed.page_middleware's: what only a browser's requests need (cookies, CSRF, the user,
+    # messages) lets the partner API's (/api/v1/, a key and never a cookie) go straight past.
+    "tokfeed.page_middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
-    "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
+    "tokfeed.page_middleware.CsrfViewMiddleware",
+    "tokfeed.page_middleware.AuthenticationMiddleware",
+    "tokfeed.page_middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "django_htmx.middleware.HtmxMiddleware",
-    "simple_history.middleware.HistoryRequestMiddleware",
+    "tokfeed.page_middleware.HtmxMiddleware",
+    "tokfeed.page_middleware.HistoryRequestMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
