@@ -154,8 +154,6 @@ def test_similar_lists_run_prepared_on_one_generic_plan(catalog_db):
 
     from catalog.selectors import similar_videos
 
-    if connection.settings_dict["OPTIONS"].get("prepare_threshold") is None:
-        pytest.skip("DATABASE_PREPARED_STATEMENTS is off")
     videos = list(Video.objects.exclude(embedding=None).order_by("id").values_list("id", flat=True)[:12])
     lists = [similar_videos(pk, 7) for pk in videos]  # a limit no other test asks for: its own statement
     assert all(len(items) == 7 for items in lists)
