@@ -33,7 +33,6 @@ from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions, permissions
 from rest_framework_api_key.permissions import KeyParser
 
-from tokfeed.page_middleware import PARTNER_API_PATH
 from tokfeed.ttl_cache import TTLCache
 
 from .models import SCOPES, PartnerKey
@@ -41,8 +40,8 @@ from .models import SCOPES, PartnerKey
 KEYWORD = "Api-Key"
 #: What a key looks like ("<prefix>.<secret>"): anything else is refused before it reaches SQL.
 KEY_SHAPE = re.compile(r"[A-Za-z0-9]{1,32}\.[A-Za-z0-9]{1,128}")
-#: The URLs whose views must declare a scope (and so are DRF's: the page middleware skips them).
-API_PREFIX = PARTNER_API_PATH.lstrip("/")
+#: The URLs whose views must declare a scope.
+API_PREFIX = "api/v1/"
 
 
 class CheckedKeys:

@@ -157,16 +157,14 @@ MIDDLEWARE = [
     # database work (a session's lookup included).
     "tokfeed.unavailable.CapacityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
-    # tokfeed.page_middleware's: what only a browser's requests need (cookies, CSRF, the user,
-    # messages) lets the partner API's (/api/v1/, a key and never a cookie) go straight past.
-    "tokfeed.page_middleware.SessionMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
-    "tokfeed.page_middleware.CsrfViewMiddleware",
-    "tokfeed.page_middleware.AuthenticationMiddleware",
-    "tokfeed.page_middleware.MessageMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "tokfeed.page_middleware.HtmxMiddleware",
-    "tokfeed.page_middleware.HistoryRequestMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+    "simple_history.middleware.HistoryRequestMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
