@@ -45,8 +45,8 @@ def prepared_rows(statement: str, params: Sequence) -> list[tuple]:
     """The rows of ``statement``, run as a prepared statement of the server connection.
 
     Django binds parameters client-side and so sends every statement as text that PostgreSQL
-    parses and plans again; planning a join of a few tables costs more than running it on an
-    index (the similar list: about 0.6 of its 1.2 ms of PostgreSQL's CPU). Here the statement
+    parses and plans again; planning a join of a few tables can cost as much as running it on an
+    index (the similar list: about 40% of its PostgreSQL CPU, bench/api.py). Here the statement
     goes through a server-binding cursor (still Django's wrapper: logging, error mapping,
     query capture): psycopg prepares it on the connection (``DATABASES`` ``prepare_threshold``,
     ``DATABASE_PREPARED_STATEMENTS``; without it, the same statement unprepared), and
