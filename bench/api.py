@@ -22,7 +22,11 @@ The table sets similar's HTTP p95 beside the bare statement's and their ratio (t
 3x), so a regression can be put on the SQL or on what surrounds it.
 
 Reports requests/s, p50/p95/p99 per scenario (an answer other than 200 counts as an error), the
-server's CPU per request (its worker processes, PostgreSQL's apart), the
+CPU each request costs the machine, in three parts: the web server (its worker processes), the
+client (this process's threads) and PostgreSQL (the embedded server's processes; not measured
+against a ``DATABASE_URL`` elsewhere), and the same for the layers under ``similar``. Every
+part shares the machine's cores, so once they are busy a request's latency follows its total CPU
+and the p95 ratio cannot beat the ratio of the totals. Then the
 funnel's per-stage times (p50/p95 of each stage's ``ms`` as the server reported it), and the bare
 ANN statements of recall (the 200 nearest) and of similar on one connection. Table + JSON in
 bench/results/api.json.
@@ -51,6 +55,7 @@ import signal
 import threading
 import time
 from collections import defaultdict
+from pathlib import Path
 
 from common import REPO, import_real_catalog, machine, print_table, setup_django, write_json
 from ws import cpu_seconds, free_port, percentiles, start_server
@@ -100,7 +105,7 @@ def load(port: int, key: str, requests: list[tuple[str, str, dict | None]], conc
         connection.close()
 
     threads = [threading.Thread(target=client) for _ in range(concurrency)]
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), CpuMeter()
     for t in threads:
         t.start()
     for t in threads:
@@ -108,7 +113,45 @@ def load(port: int, key: str, requests: list[tuple[str, str, dict | None]], conc
     wall = time.perf_counter() - started
     return {"requests": len(requests), "wall_s": round(wall, 2), "requests_per_s": round(len(latencies) / wall, 1),
             "latency_ms": percentiles(latencies), "stages_ms": {k: percentiles(v) for k, v in stages.items()},
-            "errors": len(errors), "first_errors": errors[:3]}
+            "errors": len(errors), "first_errors": errors[:3], **cpu.per_request(len(requests))}
+
+
+def database_server_pid() -> int | None:
+    """The pid of the PostgreSQL server the bench database is on, if it runs on this machine
+    (the embedded one does); None otherwise."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT current_setting('data_directory', true)")
+        data_directory = cursor.fetchone()[0]
+    try:
+        pid = int((Path(data_directory) / "postmaster.pid").read_text().split()[0])
+        os.kill(pid, 0)
+    except (TypeError, OSError, ValueError, IndexError):
+        return None
+    return pid
+
+
+class CpuMeter:
+    """CPU used from its creation, per request: this process's (the client's threads), the web
+    server's (``CpuMeter.server_pid``, when one runs) and PostgreSQL's (its server and backends,
+    ``CpuMeter.database_pid``)."""
+
+    server_pid: int | None = None
+    database_pid: int | None = None
+
+    def __init__(self):
+        self.started = self._now()
+
+    def _now(self) -> dict[str, float | None]:
+        return {"client": time.process_time(),
+                "server": cpu_seconds(self.server_pid) if self.server_pid else None,
+                "database": cpu_seconds(self.database_pid) if self.database_pid else None}
+
+    def per_request(self, requests: int) -> dict:
+        now = self._now()
+        return {f"{part}_cpu_ms_per_request": None if now[part] is None else
+                round((now[part] - self.started[part]) * 1000 / requests, 2) for part in now}
 
 
 def time_in_process(call, arguments: list, concurrency: int) -> dict:
@@ -134,14 +177,24 @@ def time_in_process(call, arguments: list, concurrency: int) -> dict:
             django_connection.close()
 
     threads = [threading.Thread(target=worker) for _ in range(concurrency)]
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), CpuMeter()
     for t in threads:
         t.start()
     for t in threads:
         t.join()
     wall = time.perf_counter() - started
     return {"requests": len(arguments), "wall_s": round(wall, 2), "requests_per_s": round(len(latencies) / wall, 1),
-            "latency_ms": percentiles(latencies), "stages_ms": {}, "errors": len(arguments) - len(latencies)}
+            "latency_ms": percentiles(latencies), "stages_ms": {}, "errors": len(arguments) - len(latencies),
+            **cpu.per_request(len(arguments))}
+
+
+def cpu_columns(result: dict) -> dict:
+    """A result's CPU per request by part, and their total (None where a part was not measured)."""
+    parts = {"server": result["server_cpu_ms_per_request"], "client": result["client_cpu_ms_per_request"],
+             "PostgreSQL": result["database_cpu_ms_per_request"]}
+    measured = [v for v in parts.values() if v is not None]
+    return {f"{part} CPU/req": "-" if value is None else value for part, value in parts.items()} | {
+        "total CPU/req": round(sum(measured), 2)}
 
 
 def main() -> None:
@@ -205,6 +258,7 @@ def main() -> None:
     log_path = REPO / "bench" / "results" / "api-server.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     server = start_server(port, "memory", log_path, workers=args.workers)
+    CpuMeter.server_pid, CpuMeter.database_pid = server.pid, database_server_pid()
     results = {}
     try:
         if not args.similar_only:
@@ -214,15 +268,11 @@ def main() -> None:
         load(port, key, scenarios["similar (HTTP)"][:4 * args.concurrency], args.concurrency)
         for name, requests in scenarios.items():
             print(f"{name}: {len(requests)} requests, {args.concurrency} clients...", flush=True)
-            cpu_before = cpu_seconds(server.pid)
             results[name] = load(port, key, requests, args.concurrency)
-            # The server's own CPU per request (its worker processes; PostgreSQL's is apart): what
-            # a request costs it, which the shared machine's load disturbs less than latency.
-            results[name]["server_cpu_ms_per_request"] = round(
-                (cpu_seconds(server.pid) - cpu_before) * 1000 / len(requests), 2)
     finally:
         server.send_signal(signal.SIGINT)
         server.wait(timeout=30)
+        CpuMeter.server_pid = None
         PartnerKey.objects.filter(name=KEY_NAME).delete()
 
     # The layers under similar over HTTP, in this process, at the same concurrency.
@@ -272,7 +322,7 @@ def main() -> None:
     print_table(f"partner API under load ({args.concurrency} concurrent clients, {len(videos)} videos; ms)",
                 [{"scenario": name, "req/s": r["requests_per_s"], "p50": r["latency_ms"]["p50"],
                   "p95": r["latency_ms"]["p95"], "p99": r["latency_ms"]["p99"], "errors": r["errors"],
-                  "server CPU/req": r["server_cpu_ms_per_request"]}
+                  **cpu_columns(r)}
                  for name, r in results.items()])
     print_table("funnel stages as the server timed them (ms)",
                 [{"scenario": name, "stage": stage, "n": s["n"], "p50": s["p50"], "p95": s["p95"]}
@@ -286,6 +336,9 @@ def main() -> None:
                    for name, r in layers.items()]
                 + [{"layer": "bare ANN statement (one connection)", "p50": similar_one_ms["p50"],
                     "p95": similar_one_ms["p95"], "p95 / bare": round(similar_one_ms["p95"] / bare_p95, 1)}])
+    print_table("similar: CPU per request, on the machine's shared cores (ms)",
+                [{"layer": "over HTTP", **cpu_columns(results["similar (HTTP)"])}]
+                + [{"layer": name, **cpu_columns(r)} for name, r in layers.items()])
     verdict = "within" if ratio <= SIMILAR_RATIO_TARGET else "OVER"
     print(f"\nsimilar over HTTP: p95 {http_p95} ms, {ratio}x its bare ANN statement's at the same concurrency "
           f"({verdict} the {SIMILAR_RATIO_TARGET:g}x target); {ratio_one}x the statement's on one connection")

@@ -1,15 +1,18 @@
-"""Model instances from written-out SQL.
+"""Model instances from written-out SQL, and hot statements run prepared.
 
 The feed's hot paths (every view, every batch) write their SQL out: on a small machine an ORM
 query costs about 1 ms of Python to build, several times the statement itself (bench/batch.py).
 These helpers keep such statements in step with the models: the columns come from the model's
 fields, and the rows become ordinary model instances (``Model.from_db``), so the code that reads
 them cannot tell them from the ORM's. Fields left out are deferred: reading one loads it.
+
+``prepared_rows`` runs a hot read as a prepared statement (see its docstring).
 """
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
+import psycopg
 from django.db import connection
 
 
@@ -36,3 +39,29 @@ def select_list(alias: str, names: Sequence[str]) -> str:
 def from_row(model, names: Sequence[str], values: Sequence):
     """A ``model`` instance loaded with ``values`` for the columns ``names`` (see ``field_names``)."""
     return model.from_db(connection.alias, list(names), values)
+
+
+def prepared_rows(statement: str, params: Sequence) -> list[tuple]:
+    """The rows of ``statement``, run as a prepared statement of the server connection.
+
+    Django binds parameters client-side and so sends every statement as text that PostgreSQL
+    parses and plans again; planning a join of a few tables can cost as much as running it on an
+    index (the similar list: about 40% of its PostgreSQL CPU, bench/api.py). Here the statement
+    goes through a server-binding cursor (still Django's wrapper: logging, error mapping,
+    query capture): psycopg prepares it on the connection (``DATABASES`` ``prepare_threshold``,
+    ``DATABASE_PREPARED_STATEMENTS``; without it, the same statement unprepared), and
+    PostgreSQL keeps one generic plan once five runs found it no worse than a custom one.
+
+    So only ``params`` that do not change the best plan (an id, not a ``LIMIT``: write those
+    into the text, one prepared statement each) belong here; settings that change plans
+    (``enable_indexscan``) do not reach a cached plan, while those read as it runs
+    (``hnsw.ef_search``) do.
+    """
+    connection.ensure_connection()
+    with connection.wrap_database_errors:
+        server_binding = psycopg.Cursor(connection.connection)
+    cursor = (connection.make_debug_cursor(server_binding) if connection.queries_logged
+              else connection.make_cursor(server_binding))
+    with cursor:
+        cursor.execute(statement, params)
+        return cursor.fetchall()

@@ -214,6 +214,11 @@ else:
         }
     }
 DATABASES["default"].setdefault("OPTIONS", {})["pool"] = DATABASE_POOL
+# Hot reads run as prepared statements (tokfeed.rows.prepared_rows): parsed and planned once per
+# server connection. Django's own queries are bound client-side and never prepared. Off
+# (DATABASE_PREPARED_STATEMENTS=0) behind a pooler that cannot carry prepared statements
+# (PgBouncer in transaction mode before 1.21, or without max_prepared_statements).
+DATABASES["default"]["OPTIONS"]["prepare_threshold"] = 0 if env_bool("DATABASE_PREPARED_STATEMENTS", True) else None
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # The feed's hot paths (a view, a batch) wait at most this long for their session's lock, and
