@@ -261,3 +261,29 @@ def test_corroboration_sends_a_contradicted_long_watch_s_slots_exploring(cluster
             "personalized", p, clusters, noisy, 5, seen, np.random.default_rng(seed))].count(3) for seed in range(5))
     assert counts[3.0] < counts[0.0]
     assert counts[3.0] <= 5  # at most about one card a batch goes back there
+
+
+def test_the_default_algorithm_leaves_a_long_watch_whose_neighbours_were_skipped(clusters):
+    # The shipped `evidence` focus state: one long watch in cluster 3, then two of its neighbours
+    # skipped, as a viewer's noisy long watch goes. It stops serving cluster 3 (at most about one
+    # card a batch goes back there), where without corroboration the watch's other neighbours
+    # keep coming; a long watch the viewer corroborated (two more long watches next to it, one
+    # skip) keeps its cluster served.
+    import dataclasses
+    import json
+
+    from algorithms.blueprints import LIBRARY_DIR, parse_blueprint
+
+    shipped = parse_blueprint(json.loads((LIBRARY_DIR / "evidence_default.json").read_text()))
+    params = shipped.state("focus").batch_params
+
+    def served_from_cluster_3(params, watched, skipped):
+        signals = [signal(v) for v in clusters.vectors(watched)] + [signal(v, 10.0, -1) for v in clusters.vectors(skipped)]
+        return sum([cluster_of(c.id) for c in build_batch("personalized", params, clusters, signals, 5,
+                                                          frozenset(watched + skipped), np.random.default_rng(seed))
+                    ].count(3) for seed in range(5))
+
+    noisy = ([300], [301, 302])
+    assert served_from_cluster_3(params, *noisy) <= 5
+    assert served_from_cluster_3(dataclasses.replace(params, corroboration=0.0), *noisy) > 5
+    assert served_from_cluster_3(params, [300, 305, 306], [301]) >= 10
