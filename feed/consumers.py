@@ -26,11 +26,14 @@ and the socket forwards them as ``state`` frames, but those it caused itself (it
 acks and batches already told its tab).
 
 Backpressure: each event holds one of the process's slots (``tokfeed.capacity``) from its
-arrival until its ack and the refill it asks for are sent; past ``MAX_INFLIGHT`` it is refused at
-once with a retryable ``overloaded`` error frame carrying ``retry_after_ms``, and the client sends
-the same event again after that delay. The revision after a view is optional work: it runs only
-when the process has nothing else in flight (``CAPACITY.try_acquire_idle``), else it is skipped;
-the next view's revision, if it runs, ranks with every view up to it.
+arrival until its ack is sent; past ``MAX_INFLIGHT`` it is refused at once with a retryable
+``overloaded`` error frame carrying ``retry_after_ms``, and the client sends the same event again
+after that delay. The refill an admitted event asks for is a follow-up (``CAPACITY.follow_up``):
+it holds no slot, waiting for a batch thread or running (the two batch threads bound it, and a
+viewer waiting for its refill sends no more views), so acks are not refused because refills
+queue. The revision after a view is optional work: it runs only when the process has nothing
+else in flight, no refill included (``CAPACITY.try_acquire_idle``), else it is skipped; the next
+view's revision, if it runs, ranks with every view up to it.
 
 ``MonitorConsumer`` (``/ws/admin/monitor/``, staff only) forwards the monitor group's events to
 the admin's live monitor as table rows for htmx to insert.
@@ -173,21 +176,16 @@ class FeedConsumer(AsyncWebsocketConsumer):
         if (refusal := self._refuse_past_capacity()) is not None:
             await self._send_frame(events.service_error_frame(event.event_id, refusal))
             return
-        held = True
         try:
             ack = await self._apply(event)
-            if ack is None:
-                return
-            if not event.wants_batch:  # the ack is all this event asked for: its slot is free
-                CAPACITY.release()
-                held = False
-            if event.type == "view" and not ack["duplicate"]:
-                await self._send_revision(event, ack, held=held)
-            if event.wants_batch:
-                await self._send_batch(event)
         finally:
-            if held:
-                CAPACITY.release()
+            CAPACITY.release()  # acked (or refused by the use case): the slot is free
+        if ack is None:
+            return
+        if event.type == "view" and not ack["duplicate"]:
+            await self._send_revision(event, ack)
+        if event.wants_batch:
+            await self._send_batch(event)
 
     def _refuse_past_capacity(self) -> Overloaded | None:
         """Take one of the process's slots for this event, or the refusal to send at once.
@@ -230,13 +228,13 @@ class FeedConsumer(AsyncWebsocketConsumer):
         await self._send_frame(ack)
         return ack
 
-    async def _send_revision(self, event, ack, *, held: bool):
+    async def _send_revision(self, event, ack):
         """After a view's ack: the cards the viewer has not reached, re-ranked with that view, as
         one frame that swaps them in (``events.revision_after``). Before the batch a refill asks
         for, so that batch comes after them. Optional work: skipped unless the process has nothing
-        else in flight but this event's own slot, when ``held`` (``CAPACITY.try_acquire_idle``).
-        A failure costs only the re-ranking: the cards held stay valid, so it is logged, not sent."""
-        if not CAPACITY.try_acquire_idle("revision", held=int(held)):
+        else in flight (``CAPACITY.try_acquire_idle``). A failure costs only the re-ranking: the
+        cards held stay valid, so it is logged, not sent."""
+        if not CAPACITY.try_acquire_idle("revision"):
             return
         try:
             async with SESSION_TURNS.turn(self.session_id):
@@ -272,8 +270,9 @@ class FeedConsumer(AsyncWebsocketConsumer):
             await self.send(text_data=html)
 
     def _render_batch_after(self, after):
-        number, cards, state = events.batch_after(self.session_id, after)
-        return number, events.render_cards(cards, state, oob=True)
+        with CAPACITY.follow_up():  # counted while it runs, not while it waits for a thread
+            number, cards, state = events.batch_after(self.session_id, after)
+            return number, events.render_cards(cards, state, oob=True)
 
     async def feed_state(self, message):
         """The session's state changed (a signal applied, a batch served), by whatever transport:

@@ -1,8 +1,8 @@
 """Backpressure: each worker process does at most ``MAX_INFLIGHT`` units of work at once, and
 refuses more at once with a retryable ``Overloaded`` rather than queueing it.
 
-A unit of work is one feed event on the websocket (applied and acked, its refill served; its
-revision is optional work, below) or one request to the HTTP fallback
+A unit of work is one feed event on the websocket (applied and acked; the refill it asks for
+is a follow-up and its revision optional work, below) or one request to the HTTP fallback
 (``/feed/events/``, ``/feed/batch/``) or the API (``/api/``). Admission never waits: a unit
 either takes a slot or is refused, and the client is told when to send the same thing again
 (``retry_after_ms``: ``OVERLOAD_RETRY_AFTER_MS`` times a random factor in [1, 2), so clients
@@ -16,9 +16,15 @@ the time an admitted event waits for its ack, and it is known the moment an even
 no clock to read and nothing to tune per request. The work is mostly Python under one GIL, so a
 process's throughput is about one core's, whatever its threads (DEPLOY.md, "Capacity", sizes it).
 
+A follow-up (``follow_up``: the refill a websocket event asks for) is work an admitted unit
+asked for that must be done: it takes no slot and is never refused. Its own threads bound it (two
+batch threads a process), and a viewer waiting for a refill sends no more views, so it throttles
+itself; holding its event's slot while it waited for a thread made refills most of the slots
+held, and acks were refused behind them (``bench/ws.py``: ~2 of 3.4 slots at 500 viewers).
+
 Optional work (work whose loss costs quality, never correctness: re-ranking the cards a viewer
 has not reached after a view) runs only in idle time: ``try_acquire_idle`` gives it a slot only
-when nothing else is in flight in the process but the caller's own, and otherwise it is skipped
+when nothing else is in flight in the process but the caller's own and no follow-up runs, and otherwise it is skipped
 (counted in ``tokfeed_optional_work_skipped``), never queued. Under load a process so spends its
 CPU on what was asked for (acks, refills), and an optional unit delays an ack by at most the
 little its own run shares the GIL with one.
@@ -58,6 +64,7 @@ class Capacity:
     def __init__(self):
         self._lock = threading.Lock()
         self.in_flight = 0
+        self.follow_ups = 0
 
     def try_acquire(self) -> bool:
         limit = settings.MAX_INFLIGHT
@@ -69,14 +76,29 @@ class Capacity:
 
     def try_acquire_idle(self, work: str, held: int = 0) -> bool:
         """A slot for optional ``work`` only if nothing but the caller's own ``held`` slots is in
-        flight (the process is otherwise idle); else False, counted as skipped."""
+        flight and no follow-up runs (the process is otherwise idle); else False, counted as
+        skipped."""
         limit = settings.MAX_INFLIGHT
         with self._lock:
-            if not limit or self.in_flight <= held:
+            if not limit or (self.in_flight <= held and not self.follow_ups):
                 self.in_flight += 1
                 return True
         SKIPPED.labels(work).inc()
         return False
+
+    @contextlib.contextmanager
+    def follow_up(self):
+        """Mark the block as a follow-up: work an admitted unit asked for and that must be done
+        (the refill a view asks for), run after that unit gave its slot back. It is never refused
+        and takes no slot (the threads it runs on bound it); while it runs the process is not idle,
+        so optional work is skipped."""
+        with self._lock:
+            self.follow_ups += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self.follow_ups -= 1
 
     def release(self) -> None:
         with self._lock:

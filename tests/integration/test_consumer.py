@@ -11,6 +11,7 @@ import json
 import logging
 import os
 import re
+import threading
 import uuid
 
 import psycopg
@@ -492,6 +493,45 @@ def test_past_its_capacity_the_socket_refuses_at_once_and_the_resent_event_is_ap
     assert list(Signal.objects.filter(session=other).order_by("id").values_list("event_id", "type")) == [
         (uuid.UUID(refused_event["event_id"]), "HIGH_ATTN"), (uuid.UUID(later_event["event_id"]), "SKIP")]
     assert consumers.CAPACITY.in_flight == 0
+
+
+def test_a_refill_holds_no_slot_so_other_viewers_are_admitted_while_it_waits(viewer, settings):
+    """Backpressure counts acks, not the refills they ask for: an event that asks for the next
+    batch gives its slot back at its ack, so with one slot another viewer's view is admitted and
+    acked while that refill waits for a batch thread (before: refused, the refill held the slot);
+    the batch comes once a thread is free."""
+    settings.MAX_INFLIGHT = 1
+    session, videos, cookie = viewer
+    other, other_cookie = _second_viewer()
+    other_video = other.impressions.first().video_id
+    refill, other_view = {"type": "next", "event_id": str(uuid.uuid4()), "batch": 1}, _view(other_video)
+    gate = threading.Event()
+    busy = [consumers.BATCH_THREADS.submit(gate.wait) for _ in range(2)]  # every batch thread taken
+
+    async def scenario():
+        tab, other_tab = socket(OUR_ORIGIN, cookie), socket(OUR_ORIGIN, other_cookie)
+        assert (await tab.connect(timeout=TIMEOUT))[0]
+        assert (await other_tab.connect(timeout=TIMEOUT))[0]
+        try:
+            await tab.send_json_to(refill)
+            refill_ack = await tab.receive_json_from(timeout=TIMEOUT)
+            await other_tab.send_json_to(other_view)  # the refill is waiting for a thread meanwhile
+            other_ack = await other_tab.receive_json_from(timeout=TIMEOUT)
+        finally:
+            gate.set()
+        batch = await tab.receive_from(timeout=TIMEOUT)
+        for t in (tab, other_tab):
+            await t.disconnect()
+        return refill_ack, other_ack, batch
+
+    refill_ack, other_ack, batch = async_to_sync(scenario)()
+    for future in busy:
+        future.result(timeout=TIMEOUT)
+    assert (refill_ack["type"], refill_ack["event_id"]) == ("ack", refill["event_id"])
+    assert (other_ack["type"], other_ack["event_id"], other_ack["signal"]) == ("ack", other_view["event_id"], "HIGH_ATTN")
+    assert batch.startswith('<div id="feed-cards" hx-swap-oob="beforeend">') and 'id="card-2-0"' in batch
+    assert FeedSession.objects.get(pk=session.pk).batch_count == 2
+    assert consumers.CAPACITY.in_flight == 0 and consumers.CAPACITY.follow_ups == 0
 
 
 async def _next_json_frame(tab) -> dict:

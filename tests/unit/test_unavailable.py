@@ -98,3 +98,18 @@ def test_optional_work_gets_a_slot_only_when_nothing_else_is_in_flight(settings)
     with CAPACITY.slot("test"):
         assert CAPACITY.try_acquire_idle("test")
         CAPACITY.release()
+
+
+def test_a_follow_up_takes_no_slot_and_is_never_refused_but_optional_work_waits_for_it(settings):
+    from tokfeed.capacity import CAPACITY
+
+    settings.MAX_INFLIGHT = 1
+    with CAPACITY.slot("test"), CAPACITY.follow_up():  # the refill of the event that held the slot
+        assert CAPACITY.in_flight == 1
+    with CAPACITY.follow_up():
+        assert CAPACITY.in_flight == 0 and CAPACITY.try_acquire()  # another event is admitted meanwhile
+        CAPACITY.release()
+        assert not CAPACITY.try_acquire_idle("test")  # not idle: a follow-up runs
+    assert CAPACITY.try_acquire_idle("test")
+    CAPACITY.release()
+    assert CAPACITY.in_flight == 0 and CAPACITY.follow_ups == 0
