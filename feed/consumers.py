@@ -26,14 +26,14 @@ and the socket forwards them as ``state`` frames, but those it caused itself (it
 acks and batches already told its tab).
 
 Backpressure: each event holds one of the process's slots (``tokfeed.capacity``) from its
-arrival until its ack is sent; past ``MAX_INFLIGHT`` it is refused at once with a retryable
-``overloaded`` error frame carrying ``retry_after_ms``, and the client sends the same event again
-after that delay. The refill an admitted event asks for is a follow-up (``CAPACITY.follow_up``):
+admission until its ack is sent; past ``MAX_INFLIGHT`` it waits for a slot at most
+``ADMISSION_WAIT_MS``, then is refused with a retryable ``overloaded`` error frame carrying
+``retry_after_ms``, and the client sends the same event again after that delay. The refill an admitted event asks for is a follow-up (``CAPACITY.follow_up``):
 it holds no slot, waiting for a batch thread or running (the two batch threads bound it, and a
 viewer waiting for its refill sends no more views), so acks are not refused because refills
 queue. The revision after a view is optional work: it runs only when the process has nothing
-else in flight, no refill included (``CAPACITY.try_acquire_idle``), else it is skipped; the next
-view's revision, if it runs, ranks with every view up to it.
+else in flight and no refill asked for (``CAPACITY.try_acquire_idle``), else it is skipped; the
+next view's revision, if it runs, ranks with every view up to it.
 
 ``MonitorConsumer`` (``/ws/admin/monitor/``, staff only) forwards the monitor group's events to
 the admin's live monitor as table rows for htmx to insert.
@@ -51,6 +51,7 @@ from types import SimpleNamespace
 
 from asgiref.sync import sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
 from django.contrib import auth
 from django.db import close_old_connections
 from django.template.loader import render_to_string
@@ -173,7 +174,7 @@ class FeedConsumer(AsyncWebsocketConsumer):
         except InvalidEvent as exc:
             await self._send_frame(events.error_frame(exc.event_id, exc.message, exc.field, code=exc.code))
             return
-        if (refusal := self._refuse_past_capacity()) is not None:
+        if (refusal := await self._refuse_past_capacity()) is not None:
             await self._send_frame(events.service_error_frame(event.event_id, refusal))
             return
         try:
@@ -187,22 +188,22 @@ class FeedConsumer(AsyncWebsocketConsumer):
         if event.wants_batch:
             await self._send_batch(event)
 
-    def _refuse_past_capacity(self) -> Overloaded | None:
-        """Take one of the process's slots for this event, or the refusal to send at once.
+    async def _refuse_past_capacity(self) -> Overloaded | None:
+        """Take one of the process's slots for this event, waiting for one at most
+        ``ADMISSION_WAIT_MS``, or the refusal to send.
 
         A socket refused once refuses every event it sends until that delay has passed: the
         client holds its outbox back as long, then resends it in order, so events sent before
         it heard of the refusal are not applied before the refused one. Each refusal in a row
         doubles the next one's delay (``tokfeed.capacity.retry_after_ms``)."""
-        now = time.monotonic()
-        if now < self.refusing_until:  # sent before the client heard: the same delay, what is left of it
-            return Overloaded(math.ceil((self.refusing_until - now) * 1000))
-        if CAPACITY.try_acquire():
+        if time.monotonic() < self.refusing_until:  # sent before the client heard: what is left of the same delay
+            return Overloaded(math.ceil((self.refusing_until - time.monotonic()) * 1000))
+        if await CAPACITY.acquire_within(settings.ADMISSION_WAIT_MS / 1000):
             self.refused_in_a_row = 0
             return None
         refusal = CAPACITY.refusal("websocket", self.refused_in_a_row)
         self.refused_in_a_row += 1
-        self.refusing_until = now + refusal.retry_after_ms / 1000
+        self.refusing_until = time.monotonic() + refusal.retry_after_ms / 1000
         return refusal
 
     async def _apply(self, event) -> dict | None:
@@ -255,8 +256,9 @@ class FeedConsumer(AsyncWebsocketConsumer):
         if event.batch is not None and event.batch + 1 in self.batches_sent:
             return
         try:
-            async with SESSION_TURNS.turn(self.session_id):
-                number, html = await in_worker_thread(self._render_batch_after, BATCH_THREADS)(event.batch)
+            with CAPACITY.follow_up():  # from the request on: revisions wait for the refills asked for
+                async with SESSION_TURNS.turn(self.session_id):
+                    number, html = await in_worker_thread(self._render_batch_after, BATCH_THREADS)(event.batch)
         except ServiceError as exc:
             await self._send_frame(events.service_error_frame(event.event_id, exc))
             return
@@ -270,9 +272,8 @@ class FeedConsumer(AsyncWebsocketConsumer):
             await self.send(text_data=html)
 
     def _render_batch_after(self, after):
-        with CAPACITY.follow_up():  # counted while it runs, not while it waits for a thread
-            number, cards, state = events.batch_after(self.session_id, after)
-            return number, events.render_cards(cards, state, oob=True)
+        number, cards, state = events.batch_after(self.session_id, after)
+        return number, events.render_cards(cards, state, oob=True)
 
     async def feed_state(self, message):
         """The session's state changed (a signal applied, a batch served), by whatever transport:

@@ -436,11 +436,12 @@ def test_with_the_channel_layer_down_sockets_are_refused_and_one_error_is_logged
     consumers.CHANNEL_LAYER_HEALTH.worked()
 
 
-def test_past_its_capacity_the_socket_refuses_at_once_and_the_resent_event_is_applied_once(viewer, settings):
+def test_past_its_capacity_the_socket_refuses_and_the_resent_event_is_applied_once(viewer, settings):
     """Backpressure: with one slot, held by an event waiting on its session's lock, another
-    viewer's event is refused at once (the held one is still held) with a retry delay; the
-    same event resent once the slot is free is applied, and only once."""
+    viewer's event is refused once its wait for a slot is over (the held one is still held) with
+    a retry delay; the same event resent once the slot is free is applied, and only once."""
     settings.MAX_INFLIGHT = 1
+    settings.ADMISSION_WAIT_MS = 50
     # Long enough that the later event below, sent once the slot is free, still falls in the
     # refused socket's delay, however slow this shared machine is.
     settings.OVERLOAD_RETRY_AFTER_MS = 2000
@@ -492,6 +493,47 @@ def test_past_its_capacity_the_socket_refuses_at_once_and_the_resent_event_is_ap
     # Applied once each, in the order sent.
     assert list(Signal.objects.filter(session=other).order_by("id").values_list("event_id", "type")) == [
         (uuid.UUID(refused_event["event_id"]), "HIGH_ATTN"), (uuid.UUID(later_event["event_id"]), "SKIP")]
+    assert consumers.CAPACITY.in_flight == 0
+
+
+def test_an_event_that_finds_no_slot_free_waits_for_one_and_is_applied(viewer, settings):
+    """A brief burst is a short wait, not a refusal: with one slot, held by an event waiting on
+    its session's lock, another viewer's event waits (``ADMISSION_WAIT_MS``, long here) and is
+    acked once that slot is given back (before: refused at once)."""
+    settings.MAX_INFLIGHT = 1
+    settings.ADMISSION_WAIT_MS = 120_000
+    settings.FEED_LOCK_TIMEOUT_MS = 120_000
+    session, videos, cookie = viewer
+    other, other_cookie = _second_viewer()
+    held, waiting = _view(videos[0]), _view(other.impressions.first().video_id)
+    holder = _lock_session_row(session.pk)
+
+    async def scenario():
+        tab, other_tab = socket(OUR_ORIGIN, cookie), socket(OUR_ORIGIN, other_cookie)
+        assert (await tab.connect(timeout=TIMEOUT))[0]
+        assert (await other_tab.connect(timeout=TIMEOUT))[0]
+        await tab.send_json_to(held)  # takes the one slot, and waits for the locked row
+        while consumers.CAPACITY.in_flight < 1:
+            await asyncio.sleep(0.01)
+        await other_tab.send_json_to(waiting)
+        while not consumers.CAPACITY._waiters:
+            await asyncio.sleep(0.01)
+        nothing_yet = await other_tab.receive_nothing(timeout=0.1)
+        holder.rollback()  # the held event is applied and acked: its slot goes to the waiting one
+        held_ack, waiting_ack = await _next_json_frame(tab), await _next_json_frame(other_tab)
+        for t in (tab, other_tab):
+            await t.disconnect()
+        return nothing_yet, held_ack, waiting_ack
+
+    try:
+        nothing_yet, held_ack, waiting_ack = async_to_sync(scenario)()
+    finally:
+        holder.close()
+    assert nothing_yet
+    assert (held_ack["type"], held_ack["event_id"]) == ("ack", held["event_id"])
+    assert (waiting_ack["type"], waiting_ack["event_id"], waiting_ack["signal"]) == (
+        "ack", waiting["event_id"], "HIGH_ATTN")
+    assert Signal.objects.filter(session=other).count() == 1
     assert consumers.CAPACITY.in_flight == 0
 
 

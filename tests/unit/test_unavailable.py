@@ -113,3 +113,28 @@ def test_a_follow_up_takes_no_slot_and_is_never_refused_but_optional_work_waits_
     assert CAPACITY.try_acquire_idle("test")
     CAPACITY.release()
     assert CAPACITY.in_flight == 0 and CAPACITY.follow_ups == 0
+
+
+def test_an_event_waits_for_a_slot_given_back_first_come_first_served_else_is_refused(settings):
+    import asyncio
+
+    from tokfeed.capacity import CAPACITY
+
+    settings.MAX_INFLIGHT = 1
+
+    async def scenario():
+        assert await CAPACITY.acquire_within(0)  # free: taken at once
+        assert not await CAPACITY.acquire_within(0.01)  # none given back within the wait: refused
+        first = asyncio.create_task(CAPACITY.acquire_within(60))
+        second = asyncio.create_task(CAPACITY.acquire_within(60))
+        while len(CAPACITY._waiters) < 2:
+            await asyncio.sleep(0)
+        assert not CAPACITY.try_acquire()  # a request does not jump the queue
+        CAPACITY.release()  # handed to the first waiting, not freed
+        assert await first and not second.done() and CAPACITY.in_flight == 1
+        CAPACITY.release()
+        assert await second and CAPACITY.in_flight == 1
+        CAPACITY.release()
+
+    asyncio.run(scenario())
+    assert CAPACITY.in_flight == 0 and not CAPACITY._waiters
