@@ -22,7 +22,7 @@ most for its slot), and it is known the moment an event arrives, with no clock t
 nothing to tune per request. The work is mostly Python under one GIL, so a
 process's throughput is about one core's, whatever its threads (DEPLOY.md, "Capacity", sizes it).
 
-A follow-up (``follow_up``: the refill a websocket event asks for) is work an admitted unit
+A follow-up (``start_follow_up``: the refill a websocket event asks for) is work an admitted unit
 asked for that must be done: it takes no slot and is never refused. Its own threads bound it (two
 batch threads a process), and a viewer waiting for a refill sends no more views, so it throttles
 itself; holding its event's slot while it waited for a thread made refills most of the slots
@@ -118,19 +118,17 @@ class Capacity:
         SKIPPED.labels(work).inc()
         return False
 
-    @contextlib.contextmanager
-    def follow_up(self):
-        """Mark the block as a follow-up: work an admitted unit asked for and that must be done
-        (the refill a view asks for), run after that unit gave its slot back. It is never refused
-        and takes no slot (the threads it runs on bound it); until it is done, waiting for a
-        thread or running, the process is not idle, so optional work is skipped."""
+    def start_follow_up(self) -> None:
+        """A follow-up begins: work an admitted unit asked for and that must be done (the refill
+        a view asks for), run after that unit gave its slot back. It is never refused and takes
+        no slot (the threads it runs on bound it); until ``end_follow_up``, waiting for a thread
+        or running, the process is not idle, so optional work is skipped."""
         with self._lock:
             self.follow_ups += 1
-        try:
-            yield
-        finally:
-            with self._lock:
-                self.follow_ups -= 1
+
+    def end_follow_up(self) -> None:
+        with self._lock:
+            self.follow_ups -= 1
 
     def release(self) -> None:
         """Give a slot back: to the first event waiting for one (``acquire_within``), else free."""

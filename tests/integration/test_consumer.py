@@ -537,18 +537,22 @@ def test_an_event_that_finds_no_slot_free_waits_for_one_and_is_applied(viewer, s
     assert consumers.CAPACITY.in_flight == 0
 
 
-def test_a_refill_holds_no_slot_so_other_viewers_are_admitted_while_it_waits(viewer, settings):
+def test_a_refill_holds_no_slot_and_no_acks_back_while_it_waits(viewer, settings):
     """Backpressure counts acks, not the refills they ask for: an event that asks for the next
-    batch gives its slot back at its ack, so with one slot another viewer's view is admitted and
-    acked while that refill waits for a batch thread (before: refused, the refill held the slot);
-    the batch comes once a thread is free."""
+    batch gives its slot back at its ack, and its refill is served in the background. So with one
+    slot, while that refill waits for a batch thread, another viewer's view is admitted and acked
+    (before: refused, the refill held the slot), and so is the same viewer's next view (before:
+    queued behind the refill); its revision is skipped (a refill is under way). The batch comes
+    once a thread is free."""
     settings.MAX_INFLIGHT = 1
     session, videos, cookie = viewer
     other, other_cookie = _second_viewer()
     other_video = other.impressions.first().video_id
     refill, other_view = {"type": "next", "event_id": str(uuid.uuid4()), "batch": 1}, _view(other_video)
+    next_view = _view(videos[0], watched_ms=800)
     gate = threading.Event()
     busy = [consumers.BATCH_THREADS.submit(gate.wait) for _ in range(2)]  # every batch thread taken
+    skipped = consumers_skipped_revisions()
 
     async def scenario():
         tab, other_tab = socket(OUR_ORIGIN, cookie), socket(OUR_ORIGIN, other_cookie)
@@ -559,18 +563,22 @@ def test_a_refill_holds_no_slot_so_other_viewers_are_admitted_while_it_waits(vie
             refill_ack = await tab.receive_json_from(timeout=TIMEOUT)
             await other_tab.send_json_to(other_view)  # the refill is waiting for a thread meanwhile
             other_ack = await other_tab.receive_json_from(timeout=TIMEOUT)
+            await tab.send_json_to(next_view)
+            next_ack = await tab.receive_json_from(timeout=TIMEOUT)
         finally:
             gate.set()
         batch = await tab.receive_from(timeout=TIMEOUT)
         for t in (tab, other_tab):
             await t.disconnect()
-        return refill_ack, other_ack, batch
+        return refill_ack, other_ack, next_ack, batch
 
-    refill_ack, other_ack, batch = async_to_sync(scenario)()
+    refill_ack, other_ack, next_ack, batch = async_to_sync(scenario)()
     for future in busy:
         future.result(timeout=TIMEOUT)
     assert (refill_ack["type"], refill_ack["event_id"]) == ("ack", refill["event_id"])
     assert (other_ack["type"], other_ack["event_id"], other_ack["signal"]) == ("ack", other_view["event_id"], "HIGH_ATTN")
+    assert (next_ack["type"], next_ack["event_id"], next_ack["signal"]) == ("ack", next_view["event_id"], "SKIP")
+    assert consumers_skipped_revisions() >= skipped + 2  # both views' revisions: a refill was under way
     assert batch.startswith('<div id="feed-cards" hx-swap-oob="beforeend">') and 'id="card-2-0"' in batch
     assert FeedSession.objects.get(pk=session.pk).batch_count == 2
     assert consumers.CAPACITY.in_flight == 0 and consumers.CAPACITY.follow_ups == 0

@@ -104,12 +104,12 @@ def test_a_follow_up_takes_no_slot_and_is_never_refused_but_optional_work_waits_
     from tokfeed.capacity import CAPACITY
 
     settings.MAX_INFLIGHT = 1
-    with CAPACITY.slot("test"), CAPACITY.follow_up():  # the refill of the event that held the slot
-        assert CAPACITY.in_flight == 1
-    with CAPACITY.follow_up():
-        assert CAPACITY.in_flight == 0 and CAPACITY.try_acquire()  # another event is admitted meanwhile
-        CAPACITY.release()
-        assert not CAPACITY.try_acquire_idle("test")  # not idle: a follow-up runs
+    with CAPACITY.slot("test"):
+        CAPACITY.start_follow_up()  # the refill of the event that holds the slot
+    assert CAPACITY.in_flight == 0 and CAPACITY.try_acquire()  # another event is admitted meanwhile
+    CAPACITY.release()
+    assert not CAPACITY.try_acquire_idle("test")  # not idle: a follow-up is under way
+    CAPACITY.end_follow_up()
     assert CAPACITY.try_acquire_idle("test")
     CAPACITY.release()
     assert CAPACITY.in_flight == 0 and CAPACITY.follow_ups == 0
