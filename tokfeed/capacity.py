@@ -102,6 +102,10 @@ class Capacity:
         except TimeoutError:
             # Handed a slot just as the wait ran out: it is this caller's.
             return granted.done() and not granted.cancelled()
+        except asyncio.CancelledError:  # the caller went away (its socket closed)
+            if granted.done() and not granted.cancelled():
+                self.release()  # handed a slot meanwhile: it goes on to the next
+            raise
         finally:
             with self._lock, contextlib.suppress(ValueError):
                 self._waiters.remove((loop, granted))

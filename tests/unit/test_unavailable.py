@@ -117,6 +117,7 @@ def test_a_follow_up_takes_no_slot_and_is_never_refused_but_optional_work_waits_
 
 def test_an_event_waits_for_a_slot_given_back_first_come_first_served_else_is_refused(settings):
     import asyncio
+    import contextlib
 
     from tokfeed.capacity import CAPACITY
 
@@ -134,7 +135,16 @@ def test_an_event_waits_for_a_slot_given_back_first_come_first_served_else_is_re
         assert await first and not second.done() and CAPACITY.in_flight == 1
         CAPACITY.release()
         assert await second and CAPACITY.in_flight == 1
+        # A waiter that goes away just after it was handed the slot passes it on.
+        gone = asyncio.create_task(CAPACITY.acquire_within(60))
+        while not CAPACITY._waiters:
+            await asyncio.sleep(0)
         CAPACITY.release()
+        await asyncio.sleep(0)  # the slot is handed over, the waiter not yet resumed
+        gone.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await gone
+        assert CAPACITY.in_flight == 0
 
     asyncio.run(scenario())
     assert CAPACITY.in_flight == 0 and not CAPACITY._waiters
