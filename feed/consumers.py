@@ -31,12 +31,13 @@ acks and batches already told its tab).
 Backpressure: each event holds one of the process's slots (``tokfeed.capacity``) from its
 admission until its ack is sent; past ``MAX_INFLIGHT`` it waits for a slot at most
 ``ADMISSION_WAIT_MS``, then is refused with a retryable ``overloaded`` error frame carrying
-``retry_after_ms``, and the client sends the same event again after that delay. The refill an admitted event asks for is a follow-up (``CAPACITY.follow_up``):
-it holds no slot, waiting for a batch thread or running (the two batch threads bound it, and a
-viewer waiting for its refill sends no more views), so acks are not refused because refills
-queue. The revision after a view is optional work: it runs only when the process has nothing
-else in flight and no refill asked for (``CAPACITY.try_acquire_idle``), else it is skipped; the
-next view's revision, if it runs, ranks with every view up to it.
+``retry_after_ms``, and the client sends the same event again after that delay. The refill an
+admitted event asks for is a follow-up (``CAPACITY.start_follow_up``): it holds no slot, waiting
+for a batch thread or running (the two batch threads bound it, and a viewer waiting for its
+refill sends no more views), so acks are not refused because refills queue. The revision after a
+view is optional work: it runs only when the process has nothing else in flight and no refill
+under way (``CAPACITY.try_acquire_idle``), else it is skipped; the next view's revision, if it
+runs, ranks with every view up to it.
 
 ``MonitorConsumer`` (``/ws/admin/monitor/``, staff only) forwards the monitor group's events to
 the admin's live monitor as table rows for htmx to insert.

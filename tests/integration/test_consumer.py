@@ -576,7 +576,8 @@ def test_a_refill_holds_no_slot_and_no_acks_back_while_it_waits(viewer, settings
     for future in busy:
         future.result(timeout=TIMEOUT)
     assert (refill_ack["type"], refill_ack["event_id"]) == ("ack", refill["event_id"])
-    assert (other_ack["type"], other_ack["event_id"], other_ack["signal"]) == ("ack", other_view["event_id"], "HIGH_ATTN")
+    assert (other_ack["type"], other_ack["event_id"], other_ack["signal"]) == (
+        "ack", other_view["event_id"], "HIGH_ATTN")
     assert (next_ack["type"], next_ack["event_id"], next_ack["signal"]) == ("ack", next_view["event_id"], "SKIP")
     assert consumers_skipped_revisions() >= skipped + 2  # both views' revisions: a refill was under way
     assert batch.startswith('<div id="feed-cards" hx-swap-oob="beforeend">') and 'id="card-2-0"' in batch
