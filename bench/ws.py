@@ -26,7 +26,10 @@ Measured, per server and N:
 - lost: views sent whose signal is not in the database once the server is idle (must be 0), and
   applied twice: more signal rows than events (must be 0); views still unacknowledged when the
   viewer closed (late, or lost) are counted apart;
-- the server's CPU time per view (all its processes), and this client's own event-loop lag.
+- the server's CPU time per view (all its processes), and this client's own event-loop lag;
+- where the machine's cores went meanwhile (``cores_busy``, ``cpu_ms_per_view``): the server, the
+  embedded PostgreSQL (its postmaster and backends), Redis, this client, and the rest of the
+  machine ("others": other people's work on a shared machine), with the load average before.
 Targets on a 2-core machine (client, server and PostgreSQL share it, so the numbers are
 pessimistic for the server alone): at 500 viewers p95 until acked <= 50 ms and 0 lost; at 1000
 the server sheds load with retryable errors and every view is still applied exactly once.
@@ -46,6 +49,7 @@ import os
 import pstats
 import random
 import re
+import resource
 import signal
 import socket
 import subprocess
@@ -145,6 +149,60 @@ def cpu_seconds(pid: int) -> float:
             total += int(stats[current][11]) + int(stats[current][12])
         todo += children.get(current, [])
     return total / os.sysconf("SC_CLK_TCK")
+
+
+def machine_busy_s() -> float:
+    """CPU seconds every core of the machine has spent busy so far (not idle or waiting on I/O),
+    whoever's the work (Linux, ``/proc/stat``)."""
+    fields = [int(f) for f in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle, iowait
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+def database_server_pid() -> int | None:
+    """The embedded PostgreSQL's postmaster (its backends are its children), if it runs here."""
+    from django.conf import settings
+
+    if os.environ.get("DATABASE_URL"):
+        return None
+    try:
+        return int((Path(settings.DATA_DIR) / "postgres" / "postmaster.pid").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def redis_server_pids() -> list[int]:
+    pids = []
+    for comm in Path("/proc").glob("[0-9]*/comm"):
+        try:
+            if comm.read_text().strip() == "redis-server":
+                pids.append(int(comm.parent.name))
+        except OSError:
+            continue
+    return pids
+
+
+class CpuBudget:
+    """Where the machine's cores went while the viewers watched: the server's processes, the
+    database's, Redis, this benchmark's client, and everything else on the machine (other people's
+    work on a shared machine), in CPU seconds."""
+
+    def __init__(self, server_pid: int):
+        self.pids = {"server": [server_pid], "database": [p for p in [database_server_pid()] if p],
+                     "redis": redis_server_pids()}
+        self.before = self._sample()
+
+    def _sample(self) -> dict:
+        sample = {name: sum(cpu_seconds(pid) for pid in pids) for name, pids in self.pids.items()}
+        usage = resource.getrusage(resource.RUSAGE_CHILDREN)  # the client, once it was waited for
+        sample.update(client=usage.ru_utime + usage.ru_stime, machine=machine_busy_s(), wall=time.monotonic())
+        return sample
+
+    def spent(self) -> dict:
+        after = self._sample()
+        spent = {name: after[name] - self.before[name] for name in after}
+        spent["others"] = spent["machine"] - sum(v for k, v in spent.items() if k not in ("machine", "wall"))
+        return {name: round(seconds, 2) for name, seconds in spent.items()}
 
 
 def free_port() -> int:
@@ -418,6 +476,7 @@ def run(n: int, views: int, pace: dict, server_kind: str, workers: int, channel_
     from feed.models import FeedSession
 
     viewers = make_viewers(n)
+    load_average = round(os.getloadavg()[0], 1)  # the machine's, before the server starts
     port = free_port()
     log_path = REPO / "bench" / "results" / f"ws-{server_kind}-{n}.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -427,9 +486,10 @@ def run(n: int, views: int, pace: dict, server_kind: str, workers: int, channel_
     else:
         server = start_server(port, channel_layer, log_path, profile_path)
     try:
-        cpu_before = cpu_seconds(server.pid)
+        budget = CpuBudget(server.pid)
         results = run_client(viewers, port, views, pace)
-        server_cpu_s = cpu_seconds(server.pid) - cpu_before
+        cpu_s = budget.spent()
+        server_cpu_s = cpu_s["server"]
         wait_until_idle(server.pid)
     finally:
         server.send_signal(signal.SIGINT)  # a clean stop, which also writes the profile
@@ -451,6 +511,11 @@ def run(n: int, views: int, pace: dict, server_kind: str, workers: int, channel_
         "viewers": n, "views_sent": results["sent"],
         "views_per_s": round(results["sent"] / results["wall_s"], 1), "wall_s": round(results["wall_s"], 2),
         "server_cpu_ms_per_view": round(server_cpu_s * 1000 / max(results["sent"], 1), 2),
+        # Cores busy on average while the viewers watched, by whom ("machine": all of them).
+        "cores_busy": {name: round(seconds / cpu_s["wall"], 2) for name, seconds in cpu_s.items() if name != "wall"},
+        "cpu_ms_per_view": {name: round(seconds * 1000 / max(results["sent"], 1), 2) for name, seconds in cpu_s.items()
+                            if name != "wall"},
+        "load_average": load_average,
         "client_loop_lag_ms": percentiles(results["client_lag_ms"]),
         "ack_ms": ack, "acked_incl_resends_ms": acked, "refill_ms": refill,
         "refusals": results["refusals"], "resends": results["resent"],
@@ -516,6 +581,9 @@ def main():
           "refused": sum(r["refusals"].values()), "resent": r["resends"],
           "batch p95": r["refill_ms"]["p95"], "CPU ms/view": r["server_cpu_ms_per_view"],
           "client lag p95": r["client_loop_lag_ms"]["p95"],
+          "cores: server": r["cores_busy"]["server"], "db": r["cores_busy"]["database"],
+          "redis": r["cores_busy"]["redis"], "client": r["cores_busy"]["client"],
+          "others": r["cores_busy"]["others"], "load": r["load_average"],
           "lost": r["lost"], "twice": r["applied_twice"], "unacked": r["unacked_at_end"],
           "stalled": r["stalled_viewers"], "not opened": r["sockets_not_opened"],
           "errors": r["error_count"]} for r in results],

@@ -6,14 +6,17 @@ The protocol is in ``feed.events``. The viewer's feed session comes from the Dja
 in ``tokfeed.asgi``.
 
 Each connection handles its messages one at a time, so a viewer's events reach the state
-machine in the order they were sent. The database work runs in small thread pools of our own
-rather than on the single thread Channels uses by default, so one viewer's batch (an ANN query)
-does not hold up every other viewer's acks.
+machine in the order they were sent; the refill an event asks for is served in the background
+after its ack (one refill after another per socket), so the viewer's next events are acked
+meanwhile rather than queued behind a batch. The database work runs in small thread pools of our
+own rather than on the single thread Channels uses by default, so one viewer's batch (an ANN
+query) does not hold up every other viewer's acks.
 
 One feed session never holds more than one thread of each pool, however many sockets (tabs,
-devices) it has open: its sockets take turns (``SessionTurns``) before they take a thread. A
-session whose row is locked by other work then holds one thread until its lock wait runs out
-(``FEED_LOCK_TIMEOUT_MS``, answered with a retryable error), and other viewers' events go on.
+devices) it has open: its sockets take turns (``SessionTurns``: ``EVENT_TURNS``, ``BATCH_TURNS``)
+before they take a thread. A session whose row is locked by other work then holds one thread
+until its lock wait runs out (``FEED_LOCK_TIMEOUT_MS``, answered with a retryable error), and
+other viewers' events go on.
 
 With the channel layer down (Redis unreachable) a socket cannot work: its handshake is refused,
 with one logged error per outage (``tokfeed.channel_layer.CHANNEL_LAYER_HEALTH``), so the client
@@ -26,11 +29,15 @@ and the socket forwards them as ``state`` frames, but those it caused itself (it
 acks and batches already told its tab).
 
 Backpressure: each event holds one of the process's slots (``tokfeed.capacity``) from its
-arrival until its ack and the refill it asks for are sent; past ``MAX_INFLIGHT`` it is refused at
-once with a retryable ``overloaded`` error frame carrying ``retry_after_ms``, and the client sends
-the same event again after that delay. The revision after a view is optional work: it runs only
-when the process has nothing else in flight (``CAPACITY.try_acquire_idle``), else it is skipped;
-the next view's revision, if it runs, ranks with every view up to it.
+admission until its ack is sent; past ``MAX_INFLIGHT`` it waits for a slot at most
+``ADMISSION_WAIT_MS``, then is refused with a retryable ``overloaded`` error frame carrying
+``retry_after_ms``, and the client sends the same event again after that delay. The refill an
+admitted event asks for is a follow-up (``CAPACITY.start_follow_up``): it holds no slot, waiting
+for a batch thread or running (the two batch threads bound it, and a viewer waiting for its
+refill sends no more views), so acks are not refused because refills queue. The revision after a
+view is optional work: it runs only when the process has nothing else in flight and no refill
+under way (``CAPACITY.try_acquire_idle``), else it is skipped; the next view's revision, if it
+runs, ranks with every view up to it.
 
 ``MonitorConsumer`` (``/ws/admin/monitor/``, staff only) forwards the monitor group's events to
 the admin's live monitor as table rows for htmx to insert.
@@ -48,6 +55,7 @@ from types import SimpleNamespace
 
 from asgiref.sync import sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
 from django.contrib import auth
 from django.db import close_old_connections
 from django.template.loader import render_to_string
@@ -74,7 +82,8 @@ BATCH_THREADS = ThreadPoolExecutor(2, thread_name_prefix="feed-batches")
 
 
 class SessionTurns:
-    """One lock per feed session with open sockets in this process, shared by those sockets."""
+    """One lock per feed session with open sockets in this process, shared by those sockets: a
+    session takes one thread of a pool at a time."""
 
     def __init__(self):
         self._locks: dict[str, asyncio.Lock] = {}
@@ -94,7 +103,8 @@ class SessionTurns:
         return self._locks[session_id]
 
 
-SESSION_TURNS = SessionTurns()
+EVENT_TURNS = SessionTurns()  # for EVENT_THREADS
+BATCH_TURNS = SessionTurns()  # for BATCH_THREADS
 
 
 def in_worker_thread(func, executor=None):
@@ -146,18 +156,23 @@ class FeedConsumer(AsyncWebsocketConsumer):
             return
         CHANNEL_LAYER_HEALTH.worked()
         self.session_id, self.group = session_id, group
-        SESSION_TURNS.join(session_id)
+        EVENT_TURNS.join(session_id)
+        BATCH_TURNS.join(session_id)
         # Batches sent on this connection: a refill request repeated before its batch arrived
         # is answered once, and the stream's news of them is not forwarded back.
         self.batches_sent: set[int] = set()
         # This socket's latest events: the stream's news of their signals is not forwarded back.
         self.own_events: collections.deque[str] = collections.deque(maxlen=OWN_EVENTS_REMEMBERED)
+        self.refills: set[asyncio.Task] = set()  # served in the background, one after another
         await self.accept()
 
     async def disconnect(self, code):
         if self.group is None:
             return
-        SESSION_TURNS.leave(self.session_id)
+        for refill in self.refills:  # its batch stays served: asked for again after a reconnect, the same one comes
+            refill.cancel()
+        EVENT_TURNS.leave(self.session_id)
+        BATCH_TURNS.leave(self.session_id)
         with contextlib.suppress(Exception):  # a layer gone down has forgotten the group anyway
             await self.channel_layer.group_discard(self.group, self.channel_name)
         self.group = None
@@ -170,41 +185,39 @@ class FeedConsumer(AsyncWebsocketConsumer):
         except InvalidEvent as exc:
             await self._send_frame(events.error_frame(exc.event_id, exc.message, exc.field, code=exc.code))
             return
-        if (refusal := self._refuse_past_capacity()) is not None:
+        if (refusal := await self._refuse_past_capacity()) is not None:
             await self._send_frame(events.service_error_frame(event.event_id, refusal))
             return
-        held = True
         try:
             ack = await self._apply(event)
-            if ack is None:
-                return
-            if not event.wants_batch:  # the ack is all this event asked for: its slot is free
-                CAPACITY.release()
-                held = False
-            if event.type == "view" and not ack["duplicate"]:
-                await self._send_revision(event, ack, held=held)
-            if event.wants_batch:
-                await self._send_batch(event)
         finally:
-            if held:
-                CAPACITY.release()
+            CAPACITY.release()  # acked (or refused by the use case): the slot is free
+        if ack is None:
+            return
+        if event.type == "view" and not ack["duplicate"]:
+            await self._send_revision(event, ack)
+        if event.wants_batch:
+            CAPACITY.start_follow_up()  # now, so that the next event's revision is skipped until it is sent
+            refill = asyncio.create_task(self._send_batch(event))
+            self.refills.add(refill)
+            refill.add_done_callback(self.refills.discard)
 
-    def _refuse_past_capacity(self) -> Overloaded | None:
-        """Take one of the process's slots for this event, or the refusal to send at once.
+    async def _refuse_past_capacity(self) -> Overloaded | None:
+        """Take one of the process's slots for this event, waiting for one at most
+        ``ADMISSION_WAIT_MS``, or the refusal to send.
 
         A socket refused once refuses every event it sends until that delay has passed: the
         client holds its outbox back as long, then resends it in order, so events sent before
         it heard of the refusal are not applied before the refused one. Each refusal in a row
         doubles the next one's delay (``tokfeed.capacity.retry_after_ms``)."""
-        now = time.monotonic()
-        if now < self.refusing_until:  # sent before the client heard: the same delay, what is left of it
-            return Overloaded(math.ceil((self.refusing_until - now) * 1000))
-        if CAPACITY.try_acquire():
+        if time.monotonic() < self.refusing_until:  # sent before the client heard: what is left of the same delay
+            return Overloaded(math.ceil((self.refusing_until - time.monotonic()) * 1000))
+        if await CAPACITY.acquire_within(settings.ADMISSION_WAIT_MS / 1000):
             self.refused_in_a_row = 0
             return None
         refusal = CAPACITY.refusal("websocket", self.refused_in_a_row)
         self.refused_in_a_row += 1
-        self.refusing_until = now + refusal.retry_after_ms / 1000
+        self.refusing_until = time.monotonic() + refusal.retry_after_ms / 1000
         return refusal
 
     async def _apply(self, event) -> dict | None:
@@ -213,7 +226,7 @@ class FeedConsumer(AsyncWebsocketConsumer):
         # (a consumer handles its messages one at a time), so it always finds it here.
         self.own_events.append(str(event.event_id))
         try:
-            async with SESSION_TURNS.turn(self.session_id):
+            async with EVENT_TURNS.turn(self.session_id):
                 ack = await in_worker_thread(events.apply_event)(self.session_id, event)
         except SessionNotFound as exc:
             await self._send_frame(events.service_error_frame(event.event_id, exc))
@@ -230,16 +243,16 @@ class FeedConsumer(AsyncWebsocketConsumer):
         await self._send_frame(ack)
         return ack
 
-    async def _send_revision(self, event, ack, *, held: bool):
+    async def _send_revision(self, event, ack):
         """After a view's ack: the cards the viewer has not reached, re-ranked with that view, as
         one frame that swaps them in (``events.revision_after``). Before the batch a refill asks
         for, so that batch comes after them. Optional work: skipped unless the process has nothing
-        else in flight but this event's own slot, when ``held`` (``CAPACITY.try_acquire_idle``).
-        A failure costs only the re-ranking: the cards held stay valid, so it is logged, not sent."""
-        if not CAPACITY.try_acquire_idle("revision", held=int(held)):
+        else in flight (``CAPACITY.try_acquire_idle``). A failure costs only the re-ranking: the
+        cards held stay valid, so it is logged, not sent."""
+        if not CAPACITY.try_acquire_idle("revision"):
             return
         try:
-            async with SESSION_TURNS.turn(self.session_id):
+            async with BATCH_TURNS.turn(self.session_id):
                 html = await in_worker_thread(events.revision_after, BATCH_THREADS)(self.session_id, event, ack)
         except ServiceError as exc:
             logger.warning("revising the cards after event %s on session %s: %s", event.event_id, self.session_id,
@@ -254,22 +267,25 @@ class FeedConsumer(AsyncWebsocketConsumer):
             await self.send(text_data=html)
 
     async def _send_batch(self, event):
-        if event.batch is not None and event.batch + 1 in self.batches_sent:
-            return
+        """The refill ``event`` asked for, after its ack (a follow-up, started by ``receive``, ended
+        here once the batch is sent). A socket's refills take the session's batch turn one after
+        another, so a request repeated before its batch was sent is answered once."""
         try:
-            async with SESSION_TURNS.turn(self.session_id):
+            async with BATCH_TURNS.turn(self.session_id):
+                if event.batch is not None and event.batch + 1 in self.batches_sent:
+                    return
                 number, html = await in_worker_thread(self._render_batch_after, BATCH_THREADS)(event.batch)
+                if number not in self.batches_sent:
+                    self.batches_sent.add(number)
+                    await self.send(text_data=html)
         except ServiceError as exc:
             await self._send_frame(events.service_error_frame(event.event_id, exc))
-            return
         except Exception:
             logger.exception("serving the batch after %s on session %s failed", event.batch, self.session_id)
             await self._send_frame(events.error_frame(event.event_id, "could not serve the next batch", code="error",
                                                       retry_after_ms=events.SERVER_ERROR_RETRY_MS))
-            return
-        if number not in self.batches_sent:
-            self.batches_sent.add(number)
-            await self.send(text_data=html)
+        finally:
+            CAPACITY.end_follow_up()
 
     def _render_batch_after(self, after):
         number, cards, state = events.batch_after(self.session_id, after)
@@ -278,6 +294,9 @@ class FeedConsumer(AsyncWebsocketConsumer):
     async def feed_state(self, message):
         """The session's state changed (a signal applied, a batch served), by whatever transport:
         keep this tab's overlay current, unless this socket caused it (its tab knows already)."""
+        if message.get("batch") is not None and self.refills:
+            # Perhaps this socket's own refill, committed but not yet sent: known once it is.
+            await asyncio.wait(set(self.refills))
         if message.get("event_id") in self.own_events or message.get("batch") in self.batches_sent:
             return
         await self._send_frame({"type": "state", "state": message["state"], "signal": message["signal"]})

@@ -233,10 +233,15 @@ def _session_transaction():
         raise
 
 
-def _locked_session(session_id, partner: str | None, *, with_bias: bool = False) -> FeedSession:
+def _locked_session(session_id, partner: str | None, *, with_bias: bool = False,
+                    then: tuple[str, list] | None = None):
     """The session with its algorithm, the session row locked until the transaction ends
     (``_session_transaction``); only ``partner``'s sessions are found. ``with_bias`` reads
-    ``bias_vector`` too (what a batch needs), in pgvector's binary form.
+    ``bias_vector`` too (what a batch needs), in pgvector's binary form. With ``then`` (a
+    statement and its parameters, e.g. ``_earlier_signal_and_served_video``) it returns
+    ``(session, that statement's one row)``: the statement runs right after the lock is taken, in
+    the same round trip (a view's ack waits on each one it makes), and so sees what was committed
+    before the lock was granted.
 
     Only the session row is locked: a bare ``FOR UPDATE`` would also lock the joined algorithm
     row and serialise every session of that algorithm (and the operator's edits). Every view and
@@ -248,17 +253,25 @@ def _locked_session(session_id, partner: str | None, *, with_bias: bool = False)
         session_id = uuid.UUID(str(session_id))
     except ValueError:
         raise SessionNotFound(f"no feed session {session_id}") from None
+    then_sql, then_params = then or ("", [])
     with connection.cursor() as cursor:
+        # Statements of one execute run one after the other, each with a snapshot of its own:
+        # ``then`` reads after the lock is granted.
         cursor.execute(
             f"""SELECT set_config('lock_timeout', %s, true), set_config('statement_timeout', %s, true);
                 SELECT {select_list("s", _LOCKED_SESSION_FIELDS)}, {select_list("a", _LOCKED_ALGORITHM_FIELDS)},
                        {"vector_send(s.bias_vector)" if with_bias else "NULL"}
                   FROM {FeedSession._meta.db_table} s JOIN {Algorithm._meta.db_table} a ON a.id = s.algorithm_id
-                 WHERE s.id = %s AND s.partner IS NOT DISTINCT FROM %s FOR UPDATE OF s""",
-            [str(settings.FEED_LOCK_TIMEOUT_MS), str(settings.FEED_STATEMENT_TIMEOUT_MS), session_id, partner],
+                 WHERE s.id = %s AND s.partner IS NOT DISTINCT FROM %s FOR UPDATE OF s{";" if then else ""}
+                {then_sql}""",
+            [str(settings.FEED_LOCK_TIMEOUT_MS), str(settings.FEED_STATEMENT_TIMEOUT_MS), session_id, partner,
+             *then_params],
         )
         cursor.nextset()
         row = cursor.fetchone()
+        if then:
+            cursor.nextset()
+            then_row = cursor.fetchone()
     if row is None:
         raise SessionNotFound(f"no feed session {session_id}")
     split = len(_LOCKED_SESSION_FIELDS)
@@ -266,7 +279,7 @@ def _locked_session(session_id, partner: str | None, *, with_bias: bool = False)
     session.algorithm = from_row(Algorithm, _LOCKED_ALGORITHM_FIELDS, row[split:-1])
     if with_bias:
         session.bias_vector = None if row[-1] is None else vector_from_bytes(row[-1])
-    return session
+    return (session, then_row) if then else session
 
 
 def _blueprint_of(session: FeedSession) -> machine.Blueprint:
@@ -674,8 +687,8 @@ def _record(session_id, partner, video_id, event_id, *, watched_ms: int | None =
     if isinstance(video_id, bool) or not isinstance(video_id, int) or not 0 < video_id < 2**63:
         raise FeedError(f"video must be a video id, not {video_id!r}", field="video")
     with _session_transaction():
-        session = _locked_session(session_id, partner)
-        earlier, served_duration_s, served_state = _earlier_signal_and_served_video(session, event_id, video_id)
+        session, (earlier, served_duration_s, served_state) = _locked_session(
+            session_id, partner, then=_earlier_signal_and_served_video(session_id, event_id, video_id))
         # Applied once: a resent event (after a reconnect, a retry) is acknowledged as it was.
         if earlier is not None:
             kind, state_after = earlier
@@ -750,24 +763,22 @@ def _publish_batch(session: FeedSession, number: int, state: str, batch_type: st
 
 # Every view is a signal, so these are written out as the batch's are (see above).
 
-def _earlier_signal_and_served_video(session: FeedSession, event_id: uuid.UUID, video_id: int):
-    """``((type, state_after) of the signal already recorded for event_id, or None, the video's
-    duration in seconds if the session was ever served it, else None, the state that served it
-    (its latest impression's), else None)``, in one statement."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"""SELECT (SELECT ARRAY[type, state_after] FROM {Signal._meta.db_table}
-                         WHERE session_id = %s AND event_id = %s),
-                       served.duration_s, served.state
-                  FROM (SELECT 1) AS one
-                  LEFT JOIN LATERAL (SELECT v.duration_s, i.state FROM {Impression._meta.db_table} i
-                                       JOIN {Video._meta.db_table} v ON v.id = i.video_id
-                                      WHERE i.session_id = %s AND i.video_id = %s
-                                      ORDER BY i.cycle DESC LIMIT 1) AS served ON true""",
-            [session.pk, event_id, session.pk, video_id],
-        )
-        earlier, duration_s, state = cursor.fetchone()
-        return earlier, duration_s, state
+def _earlier_signal_and_served_video(session_id, event_id: uuid.UUID, video_id: int) -> tuple[str, list]:
+    """The statement (for ``_locked_session``'s ``then``) whose row is ``((type, state_after) of
+    the signal already recorded for event_id, or None, the video's duration in seconds if the
+    session was ever served it, else None, the state that served it (its latest impression's),
+    else None)``."""
+    return (
+        f"""SELECT (SELECT ARRAY[type, state_after] FROM {Signal._meta.db_table}
+                     WHERE session_id = %s AND event_id = %s),
+                   served.duration_s, served.state
+              FROM (SELECT 1) AS one
+              LEFT JOIN LATERAL (SELECT v.duration_s, i.state FROM {Impression._meta.db_table} i
+                                   JOIN {Video._meta.db_table} v ON v.id = i.video_id
+                                  WHERE i.session_id = %s AND i.video_id = %s
+                                  ORDER BY i.cycle DESC LIMIT 1) AS served ON true""",
+        [session_id, event_id, session_id, video_id],
+    )
 
 
 def _record_signal(session: FeedSession, video_id: int, event_id: uuid.UUID, signal: str,

@@ -228,12 +228,16 @@ FEED_LOCK_TIMEOUT_MS = env_int("FEED_LOCK_TIMEOUT_MS", 2000)
 FEED_STATEMENT_TIMEOUT_MS = env_int("FEED_STATEMENT_TIMEOUT_MS", 5000)
 
 # Backpressure (tokfeed/capacity.py): each worker process applies at most MAX_INFLIGHT feed events
-# and API / HTTP-fallback requests at once; more are refused at once with a retryable error whose
+# and API / HTTP-fallback requests at once; more are refused with a retryable error whose
 # delay is OVERLOAD_RETRY_AFTER_MS times a random factor in [1, 2). A process runs Python on about
 # one core, so with 10-20 ms of CPU per event, 8 in flight keep an admitted event's wait within
 # ~100-150 ms, and below the pool's 12 connections (DEPLOY.md, "Capacity"). 0: no limit.
 MAX_INFLIGHT = env_int("MAX_INFLIGHT", 8)
 OVERLOAD_RETRY_AFTER_MS = env_int("OVERLOAD_RETRY_AFTER_MS", 500)
+# A websocket event that finds every slot taken waits this long for one before it is refused:
+# slots come free every few ms in a busy process, so a brief burst costs a short wait, not a
+# retry delay.
+ADMISSION_WAIT_MS = env_int("ADMISSION_WAIT_MS", 100)
 
 # --- Channels -------------------------------------------------------------------------------
 REDIS_URL = os.environ.get("REDIS_URL", "")

@@ -155,3 +155,15 @@ def test_vectors_of_drawn_videos_come_with_the_draw(catalog_db):
         assert len(queries) == 0
         np.testing.assert_array_equal(read, np.array([stored[pk] for pk in drawn]))
         assert read_creators == [creators[pk] for pk in drawn]
+
+
+def test_a_view_is_two_statements_between_begin_and_commit(catalog_db):
+    """Every view waits on each round trip to PostgreSQL: the lock with the lookup of an earlier
+    signal and of the served video, then the write (``services._record``)."""
+    session = services.start_session()
+    video = services.next_batch(session.id).items[0].video.pk
+    with CaptureQueriesContext(connection) as queries:
+        outcome = services.record_view(session.id, video_id=video, event_id=uuid.uuid4(), watched_ms=16000)
+    assert outcome.signal == "HIGH_ATTN" and not outcome.duplicate
+    # Inside the test's transaction BEGIN and COMMIT are a savepoint and its release.
+    assert [q["sql"].split()[0] for q in queries.captured_queries] == ["SAVEPOINT", "SELECT", "WITH", "RELEASE"]

@@ -1,6 +1,7 @@
 """Concurrent calls on one session are serialised in the database: nothing is lost."""
 import contextlib
 import threading
+import time
 import uuid
 
 from django.db import connection, transaction
@@ -119,3 +120,55 @@ def test_a_partner_call_on_a_session_locked_past_the_timeout_is_a_retryable_503(
         busy = client.post(f"/api/v1/sessions/{session}/batch/")
     assert busy.status_code == 503 and busy.json()["code"] == "busy" and int(busy["Retry-After"]) >= 1
     assert client.post(f"/api/v1/sessions/{session}/batch/").status_code == 200  # and again, once it is free
+
+
+def test_an_event_resent_while_its_first_send_holds_the_session_is_applied_once(small_catalog):
+    """A view and its resend (two tabs, two server processes) racing: the resend waits for the
+    session's lock while the first send is being applied, then finds its signal (the lookup runs
+    after the lock is granted, in the same round trip) and is acknowledged as a duplicate."""
+    session = services.start_session()
+    video = services.next_batch(session.id).items[0].video.pk
+    event_id = uuid.uuid4()
+    applying, commit = threading.Event(), threading.Event()
+    outcomes = {}
+
+    def first_send():
+        try:
+            with transaction.atomic():  # the view applied, its transaction not yet committed
+                outcomes["first"] = services.record_view(session.id, video_id=video, event_id=event_id,
+                                                         watched_ms=16000)
+                applying.set()
+                commit.wait(30)
+        finally:
+            connection.close()
+
+    def resend():
+        try:
+            outcomes["resend"] = services.record_view(session.id, video_id=video, event_id=event_id,
+                                                      watched_ms=500)
+        finally:
+            connection.close()
+
+    first = threading.Thread(target=first_send)
+    first.start()
+    assert applying.wait(10)
+    second = threading.Thread(target=resend)
+    second.start()
+    try:
+        deadline = time.monotonic() + 30
+        while not _waiting_for_a_lock() and time.monotonic() < deadline:
+            time.sleep(0.01)
+    finally:
+        commit.set()
+        first.join()
+        second.join()
+    assert outcomes["first"] == services.SignalOutcome("HIGH_ATTN", outcomes["first"].state, duplicate=False)
+    assert outcomes["resend"] == services.SignalOutcome("HIGH_ATTN", outcomes["first"].state, duplicate=True)
+    assert list(Signal.objects.filter(session=session).values_list("event_id", flat=True)) == [event_id]
+
+
+def _waiting_for_a_lock() -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                       "AND wait_event_type = 'Lock'")
+        return cursor.fetchone()[0] > 0

@@ -11,6 +11,7 @@ import json
 import logging
 import os
 import re
+import threading
 import uuid
 
 import psycopg
@@ -435,11 +436,12 @@ def test_with_the_channel_layer_down_sockets_are_refused_and_one_error_is_logged
     consumers.CHANNEL_LAYER_HEALTH.worked()
 
 
-def test_past_its_capacity_the_socket_refuses_at_once_and_the_resent_event_is_applied_once(viewer, settings):
+def test_past_its_capacity_the_socket_refuses_and_the_resent_event_is_applied_once(viewer, settings):
     """Backpressure: with one slot, held by an event waiting on its session's lock, another
-    viewer's event is refused at once (the held one is still held) with a retry delay; the
-    same event resent once the slot is free is applied, and only once."""
+    viewer's event is refused once its wait for a slot is over (the held one is still held) with
+    a retry delay; the same event resent once the slot is free is applied, and only once."""
     settings.MAX_INFLIGHT = 1
+    settings.ADMISSION_WAIT_MS = 50
     # Long enough that the later event below, sent once the slot is free, still falls in the
     # refused socket's delay, however slow this shared machine is.
     settings.OVERLOAD_RETRY_AFTER_MS = 2000
@@ -492,6 +494,95 @@ def test_past_its_capacity_the_socket_refuses_at_once_and_the_resent_event_is_ap
     assert list(Signal.objects.filter(session=other).order_by("id").values_list("event_id", "type")) == [
         (uuid.UUID(refused_event["event_id"]), "HIGH_ATTN"), (uuid.UUID(later_event["event_id"]), "SKIP")]
     assert consumers.CAPACITY.in_flight == 0
+
+
+def test_an_event_that_finds_no_slot_free_waits_for_one_and_is_applied(viewer, settings):
+    """A brief burst is a short wait, not a refusal: with one slot, held by an event waiting on
+    its session's lock, another viewer's event waits (``ADMISSION_WAIT_MS``, long here) and is
+    acked once that slot is given back (before: refused at once)."""
+    settings.MAX_INFLIGHT = 1
+    settings.ADMISSION_WAIT_MS = 120_000
+    settings.FEED_LOCK_TIMEOUT_MS = 120_000
+    session, videos, cookie = viewer
+    other, other_cookie = _second_viewer()
+    held, waiting = _view(videos[0]), _view(other.impressions.first().video_id)
+    holder = _lock_session_row(session.pk)
+
+    async def scenario():
+        tab, other_tab = socket(OUR_ORIGIN, cookie), socket(OUR_ORIGIN, other_cookie)
+        assert (await tab.connect(timeout=TIMEOUT))[0]
+        assert (await other_tab.connect(timeout=TIMEOUT))[0]
+        await tab.send_json_to(held)  # takes the one slot, and waits for the locked row
+        while consumers.CAPACITY.in_flight < 1:
+            await asyncio.sleep(0.01)
+        await other_tab.send_json_to(waiting)
+        while not consumers.CAPACITY._waiters:
+            await asyncio.sleep(0.01)
+        nothing_yet = await other_tab.receive_nothing(timeout=0.1)
+        holder.rollback()  # the held event is applied and acked: its slot goes to the waiting one
+        held_ack, waiting_ack = await _next_json_frame(tab), await _next_json_frame(other_tab)
+        for t in (tab, other_tab):
+            await t.disconnect()
+        return nothing_yet, held_ack, waiting_ack
+
+    try:
+        nothing_yet, held_ack, waiting_ack = async_to_sync(scenario)()
+    finally:
+        holder.close()
+    assert nothing_yet
+    assert (held_ack["type"], held_ack["event_id"]) == ("ack", held["event_id"])
+    assert (waiting_ack["type"], waiting_ack["event_id"], waiting_ack["signal"]) == (
+        "ack", waiting["event_id"], "HIGH_ATTN")
+    assert Signal.objects.filter(session=other).count() == 1
+    assert consumers.CAPACITY.in_flight == 0
+
+
+def test_a_refill_holds_no_slot_and_no_acks_back_while_it_waits(viewer, settings):
+    """Backpressure counts acks, not the refills they ask for: an event that asks for the next
+    batch gives its slot back at its ack, and its refill is served in the background. So with one
+    slot, while that refill waits for a batch thread, another viewer's view is admitted and acked
+    (before: refused, the refill held the slot), and so is the same viewer's next view (before:
+    queued behind the refill); its revision is skipped (a refill is under way). The batch comes
+    once a thread is free."""
+    settings.MAX_INFLIGHT = 1
+    session, videos, cookie = viewer
+    other, other_cookie = _second_viewer()
+    other_video = other.impressions.first().video_id
+    refill, other_view = {"type": "next", "event_id": str(uuid.uuid4()), "batch": 1}, _view(other_video)
+    next_view = _view(videos[0], watched_ms=800)
+    gate = threading.Event()
+    busy = [consumers.BATCH_THREADS.submit(gate.wait) for _ in range(2)]  # every batch thread taken
+    skipped = consumers_skipped_revisions()
+
+    async def scenario():
+        tab, other_tab = socket(OUR_ORIGIN, cookie), socket(OUR_ORIGIN, other_cookie)
+        assert (await tab.connect(timeout=TIMEOUT))[0]
+        assert (await other_tab.connect(timeout=TIMEOUT))[0]
+        try:
+            await tab.send_json_to(refill)
+            refill_ack = await tab.receive_json_from(timeout=TIMEOUT)
+            await other_tab.send_json_to(other_view)  # the refill is waiting for a thread meanwhile
+            other_ack = await other_tab.receive_json_from(timeout=TIMEOUT)
+            await tab.send_json_to(next_view)
+            next_ack = await tab.receive_json_from(timeout=TIMEOUT)
+        finally:
+            gate.set()
+        batch = await tab.receive_from(timeout=TIMEOUT)
+        for t in (tab, other_tab):
+            await t.disconnect()
+        return refill_ack, other_ack, next_ack, batch
+
+    refill_ack, other_ack, next_ack, batch = async_to_sync(scenario)()
+    for future in busy:
+        future.result(timeout=TIMEOUT)
+    assert (refill_ack["type"], refill_ack["event_id"]) == ("ack", refill["event_id"])
+    assert (other_ack["type"], other_ack["event_id"], other_ack["signal"]) == (
+        "ack", other_view["event_id"], "HIGH_ATTN")
+    assert (next_ack["type"], next_ack["event_id"], next_ack["signal"]) == ("ack", next_view["event_id"], "SKIP")
+    assert consumers_skipped_revisions() >= skipped + 2  # both views' revisions: a refill was under way
+    assert batch.startswith('<div id="feed-cards" hx-swap-oob="beforeend">') and 'id="card-2-0"' in batch
+    assert FeedSession.objects.get(pk=session.pk).batch_count == 2
+    assert consumers.CAPACITY.in_flight == 0 and consumers.CAPACITY.follow_ups == 0
 
 
 async def _next_json_frame(tab) -> dict:

@@ -98,3 +98,53 @@ def test_optional_work_gets_a_slot_only_when_nothing_else_is_in_flight(settings)
     with CAPACITY.slot("test"):
         assert CAPACITY.try_acquire_idle("test")
         CAPACITY.release()
+
+
+def test_a_follow_up_takes_no_slot_and_is_never_refused_but_optional_work_waits_for_it(settings):
+    from tokfeed.capacity import CAPACITY
+
+    settings.MAX_INFLIGHT = 1
+    with CAPACITY.slot("test"):
+        CAPACITY.start_follow_up()  # the refill of the event that holds the slot
+    assert CAPACITY.in_flight == 0 and CAPACITY.try_acquire()  # another event is admitted meanwhile
+    CAPACITY.release()
+    assert not CAPACITY.try_acquire_idle("test")  # not idle: a follow-up is under way
+    CAPACITY.end_follow_up()
+    assert CAPACITY.try_acquire_idle("test")
+    CAPACITY.release()
+    assert CAPACITY.in_flight == 0 and CAPACITY.follow_ups == 0
+
+
+def test_an_event_waits_for_a_slot_given_back_first_come_first_served_else_is_refused(settings):
+    import asyncio
+    import contextlib
+
+    from tokfeed.capacity import CAPACITY
+
+    settings.MAX_INFLIGHT = 1
+
+    async def scenario():
+        assert await CAPACITY.acquire_within(0)  # free: taken at once
+        assert not await CAPACITY.acquire_within(0.01)  # none given back within the wait: refused
+        first = asyncio.create_task(CAPACITY.acquire_within(60))
+        second = asyncio.create_task(CAPACITY.acquire_within(60))
+        while len(CAPACITY._waiters) < 2:
+            await asyncio.sleep(0)
+        assert not CAPACITY.try_acquire()  # a request does not jump the queue
+        CAPACITY.release()  # handed to the first waiting, not freed
+        assert await first and not second.done() and CAPACITY.in_flight == 1
+        CAPACITY.release()
+        assert await second and CAPACITY.in_flight == 1
+        # A waiter that goes away just after it was handed the slot passes it on.
+        gone = asyncio.create_task(CAPACITY.acquire_within(60))
+        while not CAPACITY._waiters:
+            await asyncio.sleep(0)
+        CAPACITY.release()
+        await asyncio.sleep(0)  # the slot is handed over, the waiter not yet resumed
+        gone.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await gone
+        assert CAPACITY.in_flight == 0
+
+    asyncio.run(scenario())
+    assert CAPACITY.in_flight == 0 and not CAPACITY._waiters
