@@ -96,6 +96,10 @@ def test_watch_time_refills_and_offline_views(feed_server, browser_context):
     offline_views = [card_video(page, 2), card_video(page, 3)]
     page.wait_for_timeout(700)
     move_on(page, 3)
+    # The clock stops while a card's media loads (no watch time for a video not yet shown): wait
+    # until this one has played or given up offline, then watch it 0.7 s. (Its media fetch could
+    # still hang from before the network went away; on a loaded machine that took > 0.7 s once.)
+    expect(page.locator("#feed-cards .card").nth(3)).not_to_have_attribute("data-media", "waiting")
     page.wait_for_timeout(700)
     move_on(page, 4)
     expect(feed).to_have_attribute("data-pending", "2")
