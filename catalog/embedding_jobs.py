@@ -16,7 +16,7 @@ from collections.abc import Iterable
 import numpy as np
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import F, Prefetch
+from django.db.models import Count, F, Prefetch
 from django.db.models.functions import Length
 from django.utils import timezone
 
@@ -219,11 +219,14 @@ def assign_nearest_topics(video_ids: Iterable[int], model_name: str) -> int:
     numbers = np.array([number for number, _ in topics])
     centroids = np.array([c for _, c in topics], dtype=np.float32)
     nearest = numbers[np.argmax(np.array([v for _, v in rows], dtype=np.float32) @ centroids.T, axis=1)]
+    touched = sorted(set(nearest.tolist()))
     with transaction.atomic():
         _label_videos([pk for pk, _ in rows], nearest)
-        for topic in Topic.objects.filter(number__in=set(nearest.tolist())).select_for_update():
-            topic.size = Video.objects.filter(topic=topic.number).count()
-            topic.save(update_fields=["size"])
+        topics = list(Topic.objects.filter(number__in=touched).select_for_update())
+        sizes = dict(Video.objects.filter(topic__in=touched).values_list("topic").annotate(n=Count("id")))
+        for topic in topics:
+            topic.size = sizes.get(topic.number, 0)
+        Topic.objects.bulk_update(topics, ["size"])
     return len(rows)
 
 

@@ -436,6 +436,18 @@ def test_with_the_channel_layer_down_sockets_are_refused_and_one_error_is_logged
     consumers.CHANNEL_LAYER_HEALTH.worked()
 
 
+async def _two_viewers_the_first_holding_the_slot(cookie, other_cookie, held):
+    """Two viewers' sockets, the first having sent ``held``, which takes the one slot and waits
+    for its session's locked row."""
+    tab, other_tab = socket(OUR_ORIGIN, cookie), socket(OUR_ORIGIN, other_cookie)
+    assert (await tab.connect(timeout=TIMEOUT))[0]
+    assert (await other_tab.connect(timeout=TIMEOUT))[0]
+    await tab.send_json_to(held)
+    while consumers.CAPACITY.in_flight < 1:
+        await asyncio.sleep(0.01)
+    return tab, other_tab
+
+
 def test_past_its_capacity_the_socket_refuses_and_the_resent_event_is_applied_once(viewer, settings):
     """Backpressure: with one slot, held by an event waiting on its session's lock, another
     viewer's event is refused once its wait for a slot is over (the held one is still held) with
@@ -453,12 +465,7 @@ def test_past_its_capacity_the_socket_refuses_and_the_resent_event_is_applied_on
     holder = _lock_session_row(session.pk)
 
     async def scenario():
-        tab, other_tab = socket(OUR_ORIGIN, cookie), socket(OUR_ORIGIN, other_cookie)
-        assert (await tab.connect(timeout=TIMEOUT))[0]
-        assert (await other_tab.connect(timeout=TIMEOUT))[0]
-        await tab.send_json_to(held)  # takes the one slot, and waits for the locked row
-        while consumers.CAPACITY.in_flight < 1:
-            await asyncio.sleep(0.01)
+        tab, other_tab = await _two_viewers_the_first_holding_the_slot(cookie, other_cookie, held)
         await other_tab.send_json_to(refused_event)
         refused = await other_tab.receive_json_from(timeout=TIMEOUT)
         still_held = await tab.receive_nothing(timeout=0.1)
@@ -509,12 +516,7 @@ def test_an_event_that_finds_no_slot_free_waits_for_one_and_is_applied(viewer, s
     holder = _lock_session_row(session.pk)
 
     async def scenario():
-        tab, other_tab = socket(OUR_ORIGIN, cookie), socket(OUR_ORIGIN, other_cookie)
-        assert (await tab.connect(timeout=TIMEOUT))[0]
-        assert (await other_tab.connect(timeout=TIMEOUT))[0]
-        await tab.send_json_to(held)  # takes the one slot, and waits for the locked row
-        while consumers.CAPACITY.in_flight < 1:
-            await asyncio.sleep(0.01)
+        tab, other_tab = await _two_viewers_the_first_holding_the_slot(cookie, other_cookie, held)
         await other_tab.send_json_to(waiting)
         while not consumers.CAPACITY._waiters:
             await asyncio.sleep(0.01)
