@@ -6,12 +6,16 @@ Partners get a sentence they can act on (``error``), the field at fault for bad 
 ``required``, ``invalid``, ``not_authenticated``, ``throttled``, and the use cases' own,
 ``tokfeed.errors``), and ``details``: DRF's full per-field breakdown, or null.
 
-A path under ``/api/`` that names no endpoint is a 404 in the same shape (``not_found``), and an
-unexpected error there a 500 (``internal_error``; its traceback goes to the ``django.request``
-log, never to the partner).
+A path under ``/api/`` that names no endpoint is a 404 in the same shape (``not_found``), with
+``DEBUG`` on too (it is the last URL pattern, not Django's 404 handler, whose technical page wins
+then), and an unexpected error there a 500 (``internal_error``; its traceback goes to the
+``django.request`` log, never to the partner).
 """
-from django.http import JsonResponse
-from django.views.defaults import page_not_found, server_error as django_server_error
+from django.conf import settings
+from django.http import HttpResponsePermanentRedirect, JsonResponse
+from django.urls import is_valid_path
+from django.views.decorators.csrf import csrf_exempt
+from django.views.defaults import server_error as django_server_error
 from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
@@ -76,15 +80,19 @@ def _is_api(request) -> bool:
     return request.path == "/api" or request.path.startswith("/api/")
 
 
-def not_found(request, exception=None):
-    """Django's 404 handler (``handler404``): under ``/api/``, the error shape; elsewhere, its page.
+@csrf_exempt  # a partner's POST to a wrong path learns the path is wrong, not that a CSRF token is missing
+def unknown_api_path(request):
+    """The last URL pattern under ``/api/``: no endpoint there, in the error shape.
 
-    (With ``DEBUG`` on, Django shows its technical 404 page instead, wherever the path.)
+    As it matches every such path, ``CommonMiddleware`` no longer appends a missing slash there;
+    it does it here, the same way: ``/api/v1/creators`` still redirects to ``/api/v1/creators/``.
     """
-    if _is_api(request):
-        return JsonResponse(error_body(f"there is no API endpoint at {request.path}: see /api/docs/", None,
-                                       "not_found"), status=404)
-    return page_not_found(request, exception)
+    if settings.APPEND_SLASH and not request.path_info.endswith("/"):
+        match = is_valid_path(request.path_info + "/", getattr(request, "urlconf", None))
+        if match and match.func is not unknown_api_path:
+            return HttpResponsePermanentRedirect(request.get_full_path(force_append_slash=True))
+    return JsonResponse(error_body(f"there is no API endpoint at {request.path}: see /api/docs/", None,
+                                   "not_found"), status=404)
 
 
 def server_error(request):

@@ -1,5 +1,5 @@
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.permissions import AllowAny
 from rest_framework.routers import SimpleRouter
@@ -8,6 +8,7 @@ from algorithms import api as algorithms_api
 from catalog import api as catalog_api
 from feed import api as feed_api
 
+from .api_errors import unknown_api_path
 from .health import healthz, readyz
 from .metrics import metrics_page
 from .rate_limits import limit_posts
@@ -40,9 +41,10 @@ urlpatterns = [
     path("api/v1/ingest/videos/", catalog_api.IngestVideosView.as_view(), name="ingest-videos"),
     path("api/v1/ingest/jobs/<str:job_id>/", catalog_api.IngestJobView.as_view(), name="ingest-job"),
     path("api/v1/", include(router.urls)),
+    # Any other path under /api/: the API's error shape, DEBUG or not (tokfeed.api_errors).
+    re_path(r"^api(?:/.*)?$", unknown_api_path),
     path("", include("feed.urls")),
 ]
 
-# An unknown path under /api/ is answered in the API's error shape; elsewhere, Django's page.
-handler404 = "tokfeed.api_errors.not_found"
+# An unexpected error under /api/ is answered in the API's error shape; elsewhere, Django's page.
 handler500 = "tokfeed.api_errors.server_error"

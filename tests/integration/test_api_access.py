@@ -333,6 +333,13 @@ def test_an_unknown_api_path_is_a_json_404(db, api_client, url):
     assert_error(APIClient().post(url, {}, format="json"), 404, "not_found")
 
 
+@pytest.mark.parametrize("url", ["/api/v1/nope/", "/api/whatever"])
+def test_an_unknown_api_path_is_a_json_404_with_debug_on_too(db, settings, url):
+    settings.DEBUG = True  # Django's technical 404 page used to win
+    assert_error(APIClient(enforce_csrf_checks=True).post(url, {}, format="json"), 404, "not_found", mentions=(url,))
+    assert_error(APIClient().get(url), 404, "not_found", mentions=(url,))
+
+
 def test_other_unknown_paths_keep_djangos_page_and_a_missing_slash_still_redirects(db, client, api_client):
     page = client.get("/no-such-page/")
     assert page.status_code == 404 and page["Content-Type"].startswith("text/html")
