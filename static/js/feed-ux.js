@@ -12,7 +12,9 @@
  *   within MEDIA_TIMEOUT_MS, gives way to the cover image, else to the poster, and the clock runs
  *   on. The next card's media is preloaded.
  * - Banners: offline, reconnecting; the end of the feed (a batch that came back empty) and a
- *   skeleton while the next batch is on its way.
+ *   skeleton while the next batch is on its way. A batch not there after STALLED_AFTER_MS (a
+ *   server that stopped answering while the socket looks open) says so, with a "Try again" that
+ *   asks for it again (the server serves the batch after a given one once, so asking twice is safe).
  */
 (function () {
   "use strict";
@@ -24,6 +26,7 @@
   const UNDO_MS = 5000;
   const MEDIA_TIMEOUT_MS = 6000;
   const RECONNECTING_AFTER_MS = 1500;
+  const STALLED_AFTER_MS = 8000;
   const UNMUTED_KEY = "tokfeed:unmuted";
 
   /* ---------------------------------------------------------------- toast */
@@ -346,7 +349,9 @@
 
   const banner = document.getElementById("feed-banner");
   const end = document.getElementById("feed-end");
+  const stalled = document.getElementById("feed-stalled");
   let ended = false;
+  let stallTimer = null;
   let connectingSince = null;
   let bannerTimer = null;
 
@@ -385,8 +390,24 @@
     end.hidden = !(ended && cards.length && cards[cards.length - 1] === card);
   }
 
+  // The skeleton, until the batch comes; past STALLED_AFTER_MS, words and a way to ask again.
+  function startLoading() {
+    feed.classList.add("loading");
+    stalled.hidden = true;
+    clearTimeout(stallTimer);
+    stallTimer = setTimeout(() => { stalled.hidden = !feed.classList.contains("loading"); }, STALLED_AFTER_MS);
+  }
+
+  function stopLoading() {
+    feed.classList.remove("loading");
+    clearTimeout(stallTimer);
+    stalled.hidden = true;
+  }
+
+  stalled.querySelector("button").addEventListener("click", () => window.tokfeed.go(1));
+
   feed.addEventListener("tokfeed:batch", (e) => {
-    if (e.detail.cards === 0) feed.classList.remove("loading");
+    if (e.detail.cards === 0) stopLoading();
     ended = e.detail.cards === 0;
     const current = window.tokfeed.current();
     if (current) showEndIfLast(current);
@@ -399,7 +420,7 @@
     } else if (!e.detail.online) {
       showBanner();
     } else {
-      feed.classList.add("loading");  // the skeleton, until the batch comes
+      startLoading();
     }
   });
 
@@ -407,7 +428,7 @@
   // the card after the current one starts loading.
   new MutationObserver(() => {
     if (feed.classList.contains("loading") && list.querySelector(".card")) {
-      feed.classList.remove("loading");
+      stopLoading();
       window.tokfeed.go(1);
     }
     const current = window.tokfeed.current();

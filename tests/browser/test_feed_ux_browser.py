@@ -5,6 +5,7 @@ Media and cover images are served by the test itself (a Playwright route on a ma
 host, which the page's CSP allows as any https media): a one-second WebM and a PNG that ffmpeg
 writes, or a 404 for the URLs the test declares dead.
 """
+import json
 import re
 import shutil
 import subprocess
@@ -265,4 +266,64 @@ def test_the_end_of_the_catalog_and_an_empty_one_say_so(feed_server, browser_con
         assert empty_errors == []
     finally:
         other.close()
+    assert errors == []
+
+
+class HungServer:
+    """The page's socket through the test, which can hold what the page sends, as a server that
+    stopped answering while its socket stays open, and deliver it later, as one that recovers."""
+
+    def __init__(self, context):
+        self.hung = False
+        self.held: list = []
+        self.refill_requests = 0  # frames asking for the next batch (``remaining``), held or not
+        context.route_web_socket("**/ws/feed/", self._route)
+
+    def _route(self, page_side):
+        server_side = page_side.connect_to_server()
+
+        def from_page(message):
+            if "remaining" in json.loads(message):
+                self.refill_requests += 1
+            if self.hung:
+                self.held.append((server_side, message))
+            else:
+                server_side.send(message)
+
+        page_side.on_message(from_page)
+        server_side.on_message(page_side.send)
+
+    def recover(self):
+        self.hung = False
+        for server_side, message in self.held:
+            server_side.send(message)
+        self.held.clear()
+
+
+def test_a_batch_that_does_not_come_says_so_and_can_be_asked_for_again(feed_server, browser_context):
+    server = HungServer(browser_context)
+    page, errors = open_feed(browser_context, feed_server + "/")
+    feed, stalled = page.locator("#feed"), page.locator("#feed-stalled")
+    expect(feed).to_have_attribute("data-transport", "ws")
+    server.hung = True
+    for index in range(1, 5):
+        move_on(page, index)
+    page.keyboard.press("j")  # past the last card: the skeleton, and no batch comes
+    expect(feed).to_have_class(re.compile(r"\bloading\b"))
+    expect(stalled).to_be_hidden()
+    expect(stalled).to_be_visible(timeout=15_000)
+    expect(stalled).to_contain_text("taking longer than usual")
+    check_accessibility(page, "stalled")
+
+    asked = server.refill_requests
+    stalled.get_by_role("button", name="Try again").click()
+    wait_for(page, lambda: server.refill_requests > asked, "the next batch asked for again")
+    expect(stalled).to_be_hidden()  # the wait starts over
+    server.recover()
+    expect(page.locator("#feed-cards .card").nth(5)).to_be_attached()
+    expect(feed).to_have_attribute("data-current", str(card_video(page, 5)))
+    expect(feed).not_to_have_class(re.compile(r"\bloading\b"))
+    expect(stalled).to_be_hidden()
+    settled(page)
+    assert len({s.video_id for s in signals(FeedSession.objects.get()) if s.watched_ms is not None}) == 5
     assert errors == []
