@@ -34,8 +34,13 @@ class OneThreadASGIHandler(ASGIHandler):
 
     A request's thread-sensitive work (its ``request_started`` and ``request_finished`` signals,
     the chain and the view: everything that touches its database connection) runs on one thread
-    of its own, as in Django's; but the thread is reused by a later request rather than started
-    and joined for each (asgiref's ``ThreadSensitiveContext(executor=...)``). A thread whose
+    of its own, as in Django's, and in one hop (``serve``): Django's sends each signal in a hop of
+    its own, three a request, each a wake-up of the thread and a pass of the GIL between it and
+    the event loop. A response whose content is made (not streaming) is closed there too, before
+    it is sent: its connection goes back to the pool as soon as the view is done, as under WSGI;
+    a streaming one is closed once its content has been sent, as in Django's. The thread is
+    reused by a later request rather than started and joined for each (asgiref's
+    ``ThreadSensitiveContext(executor=...)``). A thread whose
     request was abandoned (the client went away, Django cancelled the wait, but the view may
     still be running on it) or ended with an exception is not reused.
     """
@@ -47,6 +52,8 @@ class OneThreadASGIHandler(ASGIHandler):
         BaseHandler.__init__(self)
         self.load_middleware(is_async=False)
         self._idle_threads: list[ThreadPoolExecutor] = []  # touched from the event loop only
+        # Made once: each request's call finds its thread in its own context (ThreadSensitiveContext).
+        self._serve_on_request_thread = sync_to_async(self.serve, thread_sensitive=True)
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
@@ -129,7 +136,7 @@ class OneThreadASGIHandler(ASGIHandler):
 
     async def get_response_async(self, request):
         try:
-            return await sync_to_async(self.serve, thread_sensitive=True)(request, request.scope)
+            return await self._serve_on_request_thread(request, request.scope)
         except asyncio.CancelledError:
             if (state := _abandoned.get(None)) is not None:
                 state.yes = True
