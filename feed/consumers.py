@@ -33,8 +33,8 @@ admission until its ack is sent; past ``MAX_INFLIGHT`` it waits for a slot at mo
 ``ADMISSION_WAIT_MS``, then is refused with a retryable ``overloaded`` error frame carrying
 ``retry_after_ms``, and the client sends the same event again after that delay. The refill an
 admitted event asks for is a follow-up (``CAPACITY.start_follow_up``): it holds no slot, waiting
-for a batch thread or running (the two batch threads bound it, and a viewer waiting for its
-refill sends no more views), so acks are not refused because refills queue. The revision after a
+for the batch thread or running (the process's one batch thread bounds it, and a viewer waiting
+for its refill sends no more views), so acks are not refused because refills queue. The revision after a
 view is optional work: it runs only when the process has nothing else in flight and no refill
 under way (``CAPACITY.try_acquire_idle``), else it is skipped; the next view's revision, if it
 runs, ranks with every view up to it.
@@ -54,6 +54,7 @@ from concurrent.futures import ThreadPoolExecutor
 from types import SimpleNamespace
 
 from asgiref.sync import sync_to_async
+from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.contrib import auth
@@ -76,9 +77,14 @@ NO_FEED_SESSION = 4401
 
 # The database work is mostly Python under one GIL, so a few threads suffice: enough that some
 # compute while others wait on PostgreSQL, or on a busy session's lock. Batches (an ANN query and
-# a render, a few times an ack's work) have threads of their own, so acks never queue behind them.
+# a render, a few times an ack's work) have a thread of their own, so acks never queue behind them.
+# One: a process builds one batch at a time (refills and revisions), so a burst of refills takes at
+# most one core's worth of the GIL and of PostgreSQL per worker and leaves the rest to acks. With
+# two, at 500 viewers (bench/ws.py, make serve x2) the refills after the viewers' first batch
+# built four at once on two cores, and acks queued for the cores behind them (p95 until acked
+# ~110 ms, ~55-72 ms with one; refills came as fast: they queue for the CPU either way).
 EVENT_THREADS = ThreadPoolExecutor(4, thread_name_prefix="feed-events")
-BATCH_THREADS = ThreadPoolExecutor(2, thread_name_prefix="feed-batches")
+BATCH_THREADS = ThreadPoolExecutor(1, thread_name_prefix="feed-batches")
 
 
 class SessionTurns:
@@ -124,6 +130,20 @@ def in_worker_thread(func, executor=None):
     return sync_to_async(with_fresh_connections, thread_sensitive=False, executor=executor or EVENT_THREADS)
 
 
+class WorkerThreadConsumer(AsyncWebsocketConsumer):
+    """A websocket consumer whose database work all runs in ``in_worker_thread`` (which drops
+    stale connections itself), so its messages are dispatched without Channels' per-message
+    ``aclose_old_connections``: a hop to the process's one thread-sensitive thread and back for
+    every frame and every group message, which every socket of the process queues for (and
+    which, under load, waits for the GIL twice)."""
+
+    async def dispatch(self, message):
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"no handler for message type {message['type']}")
+        await handler(message)
+
+
 def _feed_session_of(django_session) -> str | None:
     session_id = django_session.get(selectors.FEED_SESSION_KEY)
     return session_id if selectors.feed_session_exists(session_id) else None
@@ -133,7 +153,7 @@ def _feed_session_of(django_session) -> str | None:
 OWN_EVENTS_REMEMBERED = 256
 
 
-class FeedConsumer(AsyncWebsocketConsumer):
+class FeedConsumer(WorkerThreadConsumer):
     session_id: str | None = None
     group: str | None = None
     refusing_until = 0.0  # time.monotonic() until which this socket's events are refused (overloaded)
@@ -313,7 +333,7 @@ def _is_staff(scope) -> bool:
     return bool(user.is_active and user.is_staff)
 
 
-class MonitorConsumer(AsyncWebsocketConsumer):
+class MonitorConsumer(WorkerThreadConsumer):
     """The admin's live monitor: every signal and batch the feed publishes, as a table row.
 
     Staff only (the admin's session cookie); others' handshakes are refused. It only listens:

@@ -23,8 +23,8 @@ nothing to tune per request. The work is mostly Python under one GIL, so a
 process's throughput is about one core's, whatever its threads (DEPLOY.md, "Capacity", sizes it).
 
 A follow-up (``start_follow_up``: the refill a websocket event asks for) is work an admitted unit
-asked for that must be done: it takes no slot and is never refused. Its own threads bound it (two
-batch threads a process), and a viewer waiting for a refill sends no more views, so it throttles
+asked for that must be done: it takes no slot and is never refused. Its own thread bounds it (one
+batch thread a process), and a viewer waiting for a refill sends no more views, so it throttles
 itself; holding its event's slot while it waited for a thread made refills most of the slots
 held, and acks were refused behind them (``bench/ws.py``: ~2 of 3.4 slots at 500 viewers).
 

@@ -17,7 +17,7 @@ import uuid
 import psycopg
 import pytest
 import redis
-from asgiref.sync import async_to_sync
+from asgiref.sync import async_to_sync, sync_to_async
 from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
 from django.conf import settings as django_settings
@@ -553,7 +553,7 @@ def test_a_refill_holds_no_slot_and_no_acks_back_while_it_waits(viewer, settings
     refill, other_view = {"type": "next", "event_id": str(uuid.uuid4()), "batch": 1}, _view(other_video)
     next_view = _view(videos[0], watched_ms=800)
     gate = threading.Event()
-    busy = [consumers.BATCH_THREADS.submit(gate.wait) for _ in range(2)]  # every batch thread taken
+    busy = [consumers.BATCH_THREADS.submit(gate.wait) for _ in range(2)]  # every batch thread taken (and more)
     skipped = consumers_skipped_revisions()
 
     async def scenario():
@@ -585,6 +585,75 @@ def test_a_refill_holds_no_slot_and_no_acks_back_while_it_waits(viewer, settings
     assert batch.startswith('<div id="feed-cards" hx-swap-oob="beforeend">') and 'id="card-2-0"' in batch
     assert FeedSession.objects.get(pk=session.pk).batch_count == 2
     assert consumers.CAPACITY.in_flight == 0 and consumers.CAPACITY.follow_ups == 0
+
+
+def test_a_process_builds_one_batch_at_a_time(viewer, settings):
+    """Refills (and revisions) are built one at a time in a process, so a burst of them leaves
+    the other cores to acks: while one viewer's refill is held up (its session's row locked by
+    other work), another viewer's refill waits for it (before: two batch threads, it was built
+    at once). Both are served once the first can go on, each viewer its own."""
+    settings.FEED_LOCK_TIMEOUT_MS = 120_000
+    session, videos, cookie = viewer
+    other, other_cookie = _second_viewer()
+    refill, other_refill = ({"type": "next", "event_id": str(uuid.uuid4()), "batch": 1} for _ in range(2))
+    holder = _lock_session_row(session.pk)
+
+    async def scenario():
+        tab, other_tab = socket(OUR_ORIGIN, cookie), socket(OUR_ORIGIN, other_cookie)
+        assert (await tab.connect(timeout=TIMEOUT))[0]
+        assert (await other_tab.connect(timeout=TIMEOUT))[0]
+        try:
+            await tab.send_json_to(refill)
+            acks = [await tab.receive_json_from(timeout=TIMEOUT)]
+            while consumers.CAPACITY.follow_ups < 1:  # its batch is being built (waiting for the lock)
+                await asyncio.sleep(0.01)
+            await other_tab.send_json_to(other_refill)
+            acks.append(await other_tab.receive_json_from(timeout=TIMEOUT))
+            other_batch_meanwhile = await other_tab.receive_nothing(timeout=1.0)
+        finally:
+            holder.rollback()
+        batch, other_batch = await tab.receive_from(timeout=TIMEOUT), await other_tab.receive_from(timeout=TIMEOUT)
+        for t in (tab, other_tab):
+            await t.disconnect()
+        return acks, other_batch_meanwhile, batch, other_batch
+
+    try:
+        acks, other_batch_meanwhile, batch, other_batch = async_to_sync(scenario)()
+    finally:
+        holder.close()
+    assert [(a["type"], a["event_id"]) for a in acks] == [("ack", refill["event_id"]), ("ack", other_refill["event_id"])]
+    assert other_batch_meanwhile  # the other viewer's refill waited for the one being built
+    for frame, feed_session in ((batch, session), (other_batch, other)):
+        assert frame.startswith('<div id="feed-cards" hx-swap-oob="beforeend">') and 'id="card-2-0"' in frame
+        assert FeedSession.objects.get(pk=feed_session.pk).batch_count == 2
+    assert consumers.CAPACITY.in_flight == 0 and consumers.CAPACITY.follow_ups == 0
+
+
+def test_a_socket_does_not_wait_for_the_processs_thread_sensitive_thread(viewer):
+    """The consumer's database work runs in its own worker threads, so its messages are not
+    dispatched through the process's one thread-sensitive thread: with that thread busy (another
+    part of the process's sync work), a view is still applied and acked (before: Channels sent
+    every message through it first, to close old connections, and the ack waited)."""
+    session, videos, cookie = viewer
+    event = _view(videos[0])
+    release = threading.Event()
+
+    async def scenario():
+        tab = socket(OUR_ORIGIN, cookie)
+        assert (await tab.connect(timeout=TIMEOUT))[0]
+        busy = asyncio.ensure_future(sync_to_async(release.wait, thread_sensitive=True)(TIMEOUT))
+        try:
+            await tab.send_json_to(event)
+            ack = await tab.receive_json_from(timeout=5)
+        finally:
+            release.set()
+            await busy
+        await tab.disconnect()
+        return ack
+
+    ack = async_to_sync(scenario)()
+    assert (ack["type"], ack["event_id"], ack["signal"]) == ("ack", event["event_id"], "HIGH_ATTN")
+    assert Signal.objects.filter(session=session).count() == 1
 
 
 async def _next_json_frame(tab) -> dict:
