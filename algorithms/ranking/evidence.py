@@ -27,7 +27,7 @@ videos lie near the candidate (``relative_density``, 1 for a typical video): the
 a crowded region gathers mass from every video shown anywhere around it, and an isolated one
 little: read raw, "least shown near it" means "most isolated", and a taste in a crowded region
 (one creator's near-identical videos among their topic's) is explored a third as often as a
-uniform draw would, and never found.
+uniform draw would, and was rarely found.
 """
 from __future__ import annotations
 

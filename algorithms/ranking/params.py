@@ -207,8 +207,8 @@ hashtags as evidence, and tag recall), ``corroboration`` (``evidence.trust``), `
     corroboration: float = 0.0
     explore_bonus: float = 0.0
     exploit_above: float = 0.0
-    explore_regions: bool = False
     relative_coverage: bool = False
+    explore_regions: bool = False
     creator_cap: int = 0
     creator_trust: int = 0
     max_queries: int = 0
