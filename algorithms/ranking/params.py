@@ -118,6 +118,10 @@ PARAMS: tuple[ParamSpec, ...] = (
     ParamSpec("exploit_above", UNIT, "Evidence ranking: a targeted slot takes the best recalled video only while "
                                      "its chance of being liked is above this; the other slots explore "
                                      "(0 = off).", _TARGETED),
+    ParamSpec("relative_coverage", FLAG, "Evidence ranking and region exploration judge how much of a region the "
+                                         "viewer has been shown against how many videos lie there (estimated from "
+                                         "the random draws), so a crowded region is not taken for tried (false = "
+                                         "by what was shown alone)."),
     ParamSpec("explore_regions", FLAG, "The random slots cover regions the viewer has not seen or rejected, "
                                        "instead of being drawn uniformly."),
     ParamSpec("creator_cap", WHOLE, "At most this many videos of one creator in a batch, counting the "
@@ -181,7 +185,8 @@ class BatchParams:
     ``score_last_n`` (``evidence.score_candidates``), ``kernel_width``, ``tag_weight`` (shared
 hashtags as evidence, and tag recall), ``corroboration`` (``evidence.trust``), ``explore_bonus`` (with
     evidence ranking, the targeted slots consider a sample of unseen items besides the recalled
-    ones), ``exploit_above``, ``explore_regions``, ``creator_cap``, ``creator_trust`` (the cap
+    ones), ``exploit_above``, ``explore_regions``, ``relative_coverage`` (coverage read against the catalog's
+    density), ``creator_cap``, ``creator_trust`` (the cap
     yields only to agreement: several long watches of a creator, never one) and ``max_queries``
     (each ANN query is an index scan).
     """
@@ -202,6 +207,7 @@ hashtags as evidence, and tag recall), ``corroboration`` (``evidence.trust``), `
     corroboration: float = 0.0
     explore_bonus: float = 0.0
     exploit_above: float = 0.0
+    relative_coverage: bool = False
     explore_regions: bool = False
     creator_cap: int = 0
     creator_trust: int = 0

@@ -17,7 +17,7 @@ import numpy as np
 from ..vectors import WeightedSignal, add_noise, mmr, normalize, user_vector
 from .candidates import SOURCE_ANN, SOURCE_EXPLORE, SOURCE_RANDOM, SOURCE_TAGS, SOURCE_TOPIC, Candidate
 from .catalog import Catalog
-from .evidence import PRIOR_WEIGHT, Evidence, EvidenceScores
+from .evidence import Evidence, EvidenceScores
 from .params import BatchParams
 
 # Personalised recall fetches this many times the batch size per query, so
@@ -231,6 +231,9 @@ def _evidence_scores(context: BatchContext, pool: Sequence[Candidate], explore_b
         tags = (vectors[:len(ids)], [by_video.get(video, {}) for video in evidence.videos])
     scores = EvidenceScores(context.catalog.vectors(ids), evidence, params.kernel_width, explore_bonus,
                             params.tag_weight, tags, params.corroboration)
+    if params.relative_coverage:
+        # The random draws are a uniform sample of the catalog: how crowded it is around each.
+        scores.judge_coverage_relative_to([i for i, c in enumerate(pool) if c.source == SOURCE_RANDOM])
     earlier = sorted(context.taken - context.seen)
     scores.count_as_shown(context.catalog.vectors(earlier) if earlier else [])
     return scores
@@ -305,7 +308,8 @@ def explore(context: BatchContext, k: int) -> list[Candidate]:
     random sample least covered (and never from what lies near a video already shown, when
     anything else is left) by what the viewer has been shown and has rejected (the last
     ``score_last_n`` signals, and this batch's earlier picks), within the per-creator cap; else
-    uniformly random (or popularity-weighted) unseen items.
+    uniformly random (or popularity-weighted) unseen items. With ``relative_coverage`` coverage
+    is read against how crowded the catalog is around each item (``EvidenceScores.covered``).
 
     Drawn, not the most remote: a uniform sample holds the catalog's regions in proportion to
     their size, so a large region the viewer has not tried is found as often as it should be,
@@ -329,8 +333,7 @@ def explore(context: BatchContext, k: int) -> list[Candidate]:
         allowed = available & ~np.array([context.at_creator_cap(creator) for creator in creators])
         if not allowed.any():
             break
-        # Shown near it, and rejected near it (a skip weighs as much as the prior).
-        covered = scores.density + scores.negative / PRIOR_WEIGHT
+        covered = scores.covered
         limit = max(covered[allowed].min(), min(np.median(covered[allowed]), NEAR_COVERED))
         best = next(i for i in range(len(pool)) if allowed[i] and covered[i] <= limit)  # the sample's order is random
         c = pool[best]

@@ -22,7 +22,7 @@ def test_evidence_is_the_default_and_seed_default_is_kept(catalog_db):
 
 
 def test_the_migrations_ship_evidence_as_its_blueprint_file(db):
-    # The library's file is what a fresh database gets (0005, then the tuning of 0007, 0009 and 0011).
+    # The library's file is what a fresh database gets (0005, then the tuning of 0007, 0009, 0011 and 0012).
     import json
 
     from algorithms.blueprints import LIBRARY_DIR
@@ -31,6 +31,7 @@ def test_the_migrations_ship_evidence_as_its_blueprint_file(db):
                json.loads((LIBRARY_DIR / "evidence_default.json").read_text())["nodes"]}
     migrated = {state.name: state.params for state in Algorithm.objects.get(slug="evidence").states.all()}
     assert migrated == shipped and shipped["focus"]["tag_weight"] > 0 and shipped["focus"]["corroboration"] > 0
+    assert all(params["relative_coverage"] is True for params in shipped.values())
 
 
 def test_a_viewer_who_skips_everything_of_one_kind_stops_being_served_it(catalog_db):

@@ -287,3 +287,28 @@ def test_the_default_algorithm_leaves_a_long_watch_whose_neighbours_were_skipped
     assert served_from_cluster_3(params, *noisy) <= 5
     assert served_from_cluster_3(dataclasses.replace(params, corroboration=0.0), *noisy) > 5
     assert served_from_cluster_3(params, [300, 305, 306], [301]) >= 10
+
+
+def test_coverage_is_judged_against_how_crowded_the_region_is():
+    # A (e0) lies in a crowded region: ten of twelve videos drawn at random lie around it, two
+    # around B (e1). The viewer was shown three videos as near A as one is near B: three of a
+    # crowded region's videos are a smaller share of it tried than one of a sparse region's, so
+    # A's region is the less tried. Read raw, A's three shown neighbours make it the more tried.
+    def around(centre, direction, angle=0.6):
+        return np.cos(angle) * e(centre) + np.sin(angle) * normalize(direction)
+
+    sideways = [sign * e(axis) for axis in (2, 3, 4, 5, 6) for sign in (1, -1)]
+    drawn = [around(0, d) for d in sideways] + [around(1, e(7)), around(1, -e(7))]
+    shown = [around(0, e(7)), around(0, -e(7)), around(0, e(2) + e(3)), around(1, e(2))]
+    evidence = Evidence.from_signals([signal(v, 10.0, -1) for v in shown], last_n=10)
+    vectors = np.stack([e(0), e(1), *drawn])
+
+    raw = EvidenceScores(vectors, evidence, width=0.2, explore_bonus=0.4)
+    assert raw.bonus[0] < raw.bonus[1] and raw.covered[0] > raw.covered[1]
+
+    relative = EvidenceScores(vectors, evidence, width=0.2, explore_bonus=0.4)
+    relative.judge_coverage_relative_to(range(2, len(vectors)))
+    assert relative.bonus[0] > relative.bonus[1] and relative.covered[0] < relative.covered[1]
+    assert relative.relative_density[0] > 1 > relative.relative_density[1]
+    # Evidence is unchanged: only how far each region counts as tried.
+    assert relative.liked.tolist() == raw.liked.tolist()
