@@ -80,9 +80,7 @@ def test_views_are_acked_applied_once_and_refilled(viewer, channel_layer):
     first_event = str(uuid.uuid4())
 
     async def scenario():
-        tab, other_tab = socket(OUR_ORIGIN, cookie), socket(OUR_ORIGIN, cookie)
-        assert (await tab.connect(timeout=TIMEOUT))[0]
-        assert (await other_tab.connect(timeout=TIMEOUT))[0]
+        tab, other_tab = await _connected_tabs(cookie, cookie)
 
         # A 16 s view: HIGH_ATTN, and the machine jumps to H; the viewer's other tab hears of it.
         await tab.send_json_to({"type": "view", "event_id": first_event, "video": videos[0],
@@ -275,6 +273,14 @@ def test_a_socket_without_a_feed_session_is_told_and_closed(db):
     assert closed == {"type": "websocket.close", "code": 4401}
 
 
+async def _connected_tabs(*cookies):
+    """A socket per cookie, each connected (the handshake accepted), in order."""
+    tabs = [socket(OUR_ORIGIN, cookie) for cookie in cookies]
+    for tab in tabs:
+        assert (await tab.connect(timeout=TIMEOUT))[0]
+    return tabs
+
+
 def _second_viewer():
     """Another viewer's feed session, its first batch served: (session, cookie)."""
     session = services.start_session()
@@ -439,9 +445,7 @@ def test_with_the_channel_layer_down_sockets_are_refused_and_one_error_is_logged
 async def _two_viewers_the_first_holding_the_slot(cookie, other_cookie, held):
     """Two viewers' sockets, the first having sent ``held``, which takes the one slot and waits
     for its session's locked row."""
-    tab, other_tab = socket(OUR_ORIGIN, cookie), socket(OUR_ORIGIN, other_cookie)
-    assert (await tab.connect(timeout=TIMEOUT))[0]
-    assert (await other_tab.connect(timeout=TIMEOUT))[0]
+    tab, other_tab = await _connected_tabs(cookie, other_cookie)
     await tab.send_json_to(held)
     while consumers.CAPACITY.in_flight < 1:
         await asyncio.sleep(0.01)
@@ -557,9 +561,7 @@ def test_a_refill_holds_no_slot_and_no_acks_back_while_it_waits(viewer, settings
     skipped = consumers_skipped_revisions()
 
     async def scenario():
-        tab, other_tab = socket(OUR_ORIGIN, cookie), socket(OUR_ORIGIN, other_cookie)
-        assert (await tab.connect(timeout=TIMEOUT))[0]
-        assert (await other_tab.connect(timeout=TIMEOUT))[0]
+        tab, other_tab = await _connected_tabs(cookie, other_cookie)
         try:
             await tab.send_json_to(refill)
             refill_ack = await tab.receive_json_from(timeout=TIMEOUT)
@@ -599,9 +601,7 @@ def test_a_process_builds_one_batch_at_a_time(viewer, settings):
     holder = _lock_session_row(session.pk)
 
     async def scenario():
-        tab, other_tab = socket(OUR_ORIGIN, cookie), socket(OUR_ORIGIN, other_cookie)
-        assert (await tab.connect(timeout=TIMEOUT))[0]
-        assert (await other_tab.connect(timeout=TIMEOUT))[0]
+        tab, other_tab = await _connected_tabs(cookie, other_cookie)
         try:
             await tab.send_json_to(refill)
             acks = [await tab.receive_json_from(timeout=TIMEOUT)]
