@@ -24,7 +24,7 @@ from .documents import (
     CREATOR_RECENT_VIDEOS, creator_document_hash, document_hash, mean_pool, recency_weights, video_document,
 )
 from .embedding import encode
-from .models import Creator, Hashtag, Topic, Video
+from .models import Comment, Creator, Hashtag, Music, Topic, Video
 
 
 def refresh_video_documents(chunk_size: int = 1000, ids: Iterable[int] | None = None) -> int:
@@ -242,12 +242,13 @@ def _label_videos(ids: list[int], topics) -> None:
 
 
 def analyze_catalog() -> None:
-    """Refresh the planner's statistics of the catalog tables after a bulk change.
+    """Refresh the planner's statistics of every catalog table an import fills, after a bulk change.
 
-    Without it the planner may still believe, say, that no video has a vector (statistics taken
-    right after an import) and prefer a sequential scan to the HNSW index until autovacuum
-    comes round.
+    Without them the planner may still believe, say, that no video has a vector (statistics taken
+    right after an import) and prefer a sequential scan to the HNSW index, or scan the whole
+    hashtag table once per video shown instead of reading its rows by key, until autovacuum
+    comes round (on the embedded server, often not before the process that imported is gone).
     """
     with connection.cursor() as cursor:
-        for model in (Creator, Video):
+        for model in (Creator, Music, Hashtag, Video, Video.hashtags.through, Comment):
             cursor.execute(f"ANALYZE {connection.ops.quote_name(model._meta.db_table)}")
