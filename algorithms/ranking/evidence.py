@@ -30,8 +30,8 @@ little: read raw, "least shown near it" means "most isolated", and a taste in a 
 uniform draw would, and was rarely found. The other way round, a sparse region's relative density
 is below 1, and what was shown near it counts as more of it tried; ``min_relative_density`` bounds
 that (at 0.25, one video shown near an isolated one counted four times, and the tastes in sparse
-regions were explored less than by chance; at 1, crowded regions lose their advantage too, since
-densities are read against the mean).
+regions lost much of what raw coverage had given them; at 1, crowded regions lose their advantage
+too, since densities are read against the mean).
 """
 from __future__ import annotations
 
