@@ -27,7 +27,11 @@ videos lie near the candidate (``relative_density``, 1 for a typical video): the
 a crowded region gathers mass from every video shown anywhere around it, and an isolated one
 little: read raw, "least shown near it" means "most isolated", and a taste in a crowded region
 (one creator's near-identical videos among their topic's) is explored a third as often as a
-uniform draw would, and was rarely found.
+uniform draw would, and was rarely found. The other way round, a sparse region's relative density
+is below 1, and what was shown near it counts as more of it tried; ``min_relative_density`` bounds
+that (at 0.25, one video shown near an isolated one counted four times, and the tastes in sparse
+regions lost much of what raw coverage had given them; at 1, crowded regions lose their advantage
+too, since densities are read against the mean).
 """
 from __future__ import annotations
 
@@ -47,8 +51,9 @@ PRIOR_WEIGHT = 10.0
 #: A picked video counts as evidence of this weight while the rest of its batch is chosen (its
 #: expected outcome), so one batch does not stack near-duplicates.
 PICKED_WEIGHT = 10.0
-#: A candidate's relative density is held at least this (an outlier far from the whole sample
-#: would otherwise count as never covered, whatever was shown near it).
+#: A candidate's relative density is held at least this by default (``min_relative_density``
+#: sets it per state): an outlier far from the whole sample would otherwise count as never
+#: covered, whatever was shown near it.
 MIN_RELATIVE_DENSITY = 0.25
 
 
@@ -147,12 +152,14 @@ class EvidenceScores:
         self.density = k.sum(axis=1) if len(evidence) else np.zeros(len(self.vectors))
         self.relative_density = np.ones(len(self.vectors))
 
-    def judge_coverage_relative_to(self, sample: Sequence[int]) -> None:
+    def judge_coverage_relative_to(self, sample: Sequence[int], floor: float = MIN_RELATIVE_DENSITY) -> None:
         """Read coverage (the bonus, and ``covered``) against how crowded the catalog is around
         each candidate: ``relative_density`` becomes each candidate's mean kernel to the
         candidates at ``sample`` (indices of videos drawn uniformly from the catalog: an estimate
         of the catalog's density there, itself left out), over the sample's own mean, at least
-        ``MIN_RELATIVE_DENSITY``. Fewer than two sampled candidates: unchanged."""
+        ``floor``. A floor of 1 discounts what was shown near a crowded region and leaves a
+        sparse one judged raw; below 1, what was shown near a sparse region counts up to ``1 /
+        floor`` times. Fewer than two sampled candidates: unchanged."""
         sample = np.asarray(sample, dtype=np.int64)
         if len(sample) < 2:
             return
@@ -163,7 +170,7 @@ class EvidenceScores:
         density = near.sum(axis=1) / counted
         typical = float(density[sample].mean())
         if typical > 0:
-            self.relative_density = np.maximum(density / typical, MIN_RELATIVE_DENSITY)
+            self.relative_density = np.maximum(density / typical, floor)
 
     @property
     def covered(self) -> np.ndarray:

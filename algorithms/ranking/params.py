@@ -122,6 +122,11 @@ PARAMS: tuple[ParamSpec, ...] = (
                                          "viewer has been shown against how many videos lie there (estimated from "
                                          "the random draws), so a crowded region is not taken for tried (false = "
                                          "by what was shown alone)."),
+    ParamSpec("min_relative_density", BOUNDED, "With relative coverage: a region counts as at least this crowded, "
+                                               "relative to a typical one (1 = sparse regions are judged by what "
+                                               "was shown alone, only crowded ones relative to their size; lower "
+                                               "= what was shown near an isolated video counts up to 1 / this "
+                                               "times).", minimum=0.01, maximum=1.0),
     ParamSpec("explore_regions", FLAG, "The random slots cover regions the viewer has not seen or rejected, "
                                        "instead of being drawn uniformly."),
     ParamSpec("creator_cap", WHOLE, "At most this many videos of one creator in a batch, counting the "
@@ -186,7 +191,7 @@ class BatchParams:
 hashtags as evidence, and tag recall), ``corroboration`` (``evidence.trust``), ``explore_bonus`` (with
     evidence ranking, the targeted slots consider a sample of unseen items besides the recalled
     ones), ``exploit_above``, ``explore_regions``, ``relative_coverage`` (coverage read against the catalog's
-    density), ``creator_cap``, ``creator_trust`` (the cap
+    density, a region counting as at least ``min_relative_density`` as crowded as a typical one), ``creator_cap``, ``creator_trust`` (the cap
     yields only to agreement: several long watches of a creator, never one) and ``max_queries``
     (each ANN query is an index scan).
     """
@@ -208,6 +213,7 @@ hashtags as evidence, and tag recall), ``corroboration`` (``evidence.trust``), `
     explore_bonus: float = 0.0
     exploit_above: float = 0.0
     relative_coverage: bool = False
+    min_relative_density: float = 0.25
     explore_regions: bool = False
     creator_cap: int = 0
     creator_trust: int = 0

@@ -233,7 +233,8 @@ def _evidence_scores(context: BatchContext, pool: Sequence[Candidate], explore_b
                             params.tag_weight, tags, params.corroboration)
     if params.relative_coverage:
         # The random draws are a uniform sample of the catalog: how crowded it is around each.
-        scores.judge_coverage_relative_to([i for i, c in enumerate(pool) if c.source == SOURCE_RANDOM])
+        scores.judge_coverage_relative_to([i for i, c in enumerate(pool) if c.source == SOURCE_RANDOM],
+                                          params.min_relative_density)
     earlier = sorted(context.taken - context.seen)
     scores.count_as_shown(context.catalog.vectors(earlier) if earlier else [])
     return scores

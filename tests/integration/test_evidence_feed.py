@@ -22,7 +22,7 @@ def test_evidence_is_the_default_and_seed_default_is_kept(catalog_db):
 
 
 def test_the_migrations_ship_evidence_as_its_blueprint_file(db):
-    # The library's file is what a fresh database gets (0005, then the tuning of 0007, 0009, 0011 and 0012).
+    # The library's file is what a fresh database gets (0005, then the tuning of 0007, 0009, 0011, 0012 and 0013).
     import json
 
     from algorithms.blueprints import LIBRARY_DIR

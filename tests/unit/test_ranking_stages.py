@@ -3,8 +3,9 @@ import numpy as np
 import pytest
 
 from algorithms.ranking import BATCH_TYPES, BUILDERS, STAGES, BatchParams, InMemoryCatalog, build_batch, param_errors
+from algorithms.ranking.candidates import SOURCE_RANDOM, Candidate
 from algorithms.ranking.evidence import Evidence, EvidenceScores, trust
-from algorithms.ranking.stages import BatchContext, run
+from algorithms.ranking.stages import BatchContext, _evidence_scores, run
 from algorithms.vectors import WeightedSignal, normalize
 
 from handmade_vectors import cluster, e  # tests/unit is on the path (no __init__.py)
@@ -312,3 +313,42 @@ def test_coverage_is_judged_against_how_crowded_the_region_is():
     assert relative.relative_density[0] > 1 > relative.relative_density[1]
     # Evidence is unchanged: only how far each region counts as tried.
     assert relative.liked.tolist() == raw.liked.tolist()
+
+
+def test_min_relative_density_bounds_how_much_a_sparse_region_counts_as_tried(clusters):
+    # A (e0) is isolated: none of the videos drawn at random lie near it; B (e1) is crowded: the
+    # draws lie around it. The viewer was shown one video as near A as another is near B. Read
+    # against a typical region, B's shown video counts as less of B tried, and A's as more of
+    # A tried, at most 1 / min_relative_density times what was shown near it.
+    def around(centre, direction, angle=0.6):
+        return np.cos(angle) * e(centre) + np.sin(angle) * normalize(direction)
+
+    drawn = [around(1, sign * e(axis)) for axis in (2, 3, 4, 5) for sign in (1, -1)]
+    shown = [around(0, e(6)), around(1, e(7))]
+    evidence = Evidence.from_signals([signal(v, 10.0, -1) for v in shown], last_n=10)
+    vectors = np.stack([e(0), e(1), *drawn])
+    raw = EvidenceScores(vectors, evidence, width=0.2, explore_bonus=0.4)
+
+    def judged(floor):
+        scores = EvidenceScores(vectors, evidence, width=0.2, explore_bonus=0.4)
+        scores.judge_coverage_relative_to(range(2, len(vectors)), floor)
+        return scores
+
+    # A floor of 1: the crowded region is discounted, the sparse one judged by what was shown alone.
+    sparse_as_shown = judged(1.0)
+    assert sparse_as_shown.covered[0] == pytest.approx(raw.covered[0])
+    assert sparse_as_shown.covered[1] < raw.covered[1]
+    # A lower floor: what was shown near the isolated video counts up to 1 / floor times.
+    for floor in (0.25, 0.5):
+        assert judged(floor).covered[0] == pytest.approx(raw.covered[0] / floor)
+        assert judged(floor).covered[1] == pytest.approx(sparse_as_shown.covered[1])
+
+    # The state's param reaches the ranking, and it is validated like the others.
+    # (A draw from cluster 5 is far from the other draws, from clusters 0 and 1.)
+    pool = [Candidate(i, None, SOURCE_RANDOM) for i in [*range(10), *range(100, 110), 500]]
+    for floor in (0.25, 1.0):
+        params = BatchParams(score_last_n=20, kernel_width=0.2, relative_coverage=True, min_relative_density=floor)
+        context = BatchContext(params, clusters, [signal(e(0))], 5, frozenset(), np.random.default_rng(0))
+        assert _evidence_scores(context, pool, 0.4).relative_density.min() == pytest.approx(floor)
+    assert param_errors({"min_relative_density": 0}) == [
+        "param min_relative_density=0 must be a number between 0.01 and 1.0"]
