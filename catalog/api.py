@@ -163,9 +163,9 @@ class VideoViewSet(CacheableReadsMixin, viewsets.ReadOnlyModelViewSet):
     api_scope = "read"
     serializer_class = CatalogVideoSerializer
     pagination_class = CatalogCursorPagination
-    # The vectors and the embedded document are never shown (and vectors are costly to parse).
-    queryset = (Video.objects.defer("embedding", "document", "creator__embedding")
-                .select_related("creator", "music").prefetch_related("hashtags"))
+    # Filters and pages find the ids; what is shown of them is read by ``selectors.shown_videos``
+    # and given the serializer's JSON by ``catalog_video_data``, as a similar list's items are.
+    queryset = Video.objects.only("id")
 
     def get_queryset(self):
         videos = super().get_queryset()
@@ -174,6 +174,18 @@ class VideoViewSet(CacheableReadsMixin, viewsets.ReadOnlyModelViewSet):
             filters.is_valid(raise_exception=True)
             videos = filter_videos(videos, filters.validated_data)
         return videos
+
+    def list(self, request, *args, **kwargs):
+        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
+        return self.get_paginated_response([catalog_video_data(video)
+                                            for video in selectors.shown_videos([row.id for row in page])])
+
+    def retrieve(self, request, *args, **kwargs):
+        pk = _row_id(self.kwargs["pk"])
+        found = selectors.shown_videos([pk])
+        if not found:
+            raise NotFound(f"there is no video with id {pk}")
+        return Response(catalog_video_data(found[0]))
 
 
     @extend_schema(

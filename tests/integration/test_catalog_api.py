@@ -205,3 +205,35 @@ def test_each_filter_can_be_served_by_an_index(catalog_db, filters, index):
         cursor.execute("SET LOCAL enable_seqscan = off")
     plan = filter_videos(Video.objects.all(), filters).explain()
     assert index in plan, plan
+
+
+def test_pages_and_details_are_the_catalog_serializers_json(catalog_db, api_client):
+    """Pages and details are read as plain rows (``selectors.shown_videos``), not model
+    instances: each video is what ``CatalogVideoSerializer`` gives for its row, in the page's
+    order, a video without music, date or hashtags too; an unknown id is a 404 in our shape."""
+    import json
+
+    from rest_framework.renderers import JSONRenderer
+
+    from catalog.serializers import CatalogVideoSerializer
+
+    bare, untagged = Video.objects.order_by("-id").values_list("id", flat=True)[1:3]
+    Video.objects.filter(pk=bare).update(music=None, created_at=None)
+    Video.objects.get(pk=untagged).hashtags.clear()
+
+    def serialized(videos):
+        return json.loads(JSONRenderer().render(CatalogVideoSerializer(videos, many=True).data))
+
+    page = api_client.get(VIDEOS, {"page_size": 40}).json()["results"]
+    by_id = Video.objects.select_related("creator", "music").prefetch_related("hashtags").in_bulk(
+        [item["id"] for item in page])
+    assert [item["id"] for item in page] == sorted(by_id, reverse=True)
+    assert page == serialized([by_id[item["id"]] for item in page])
+    shown = {item["id"]: item for item in page}
+    assert shown[bare]["music"] is None and shown[bare]["created_at"] is None and shown[untagged]["hashtags"] == []
+    assert sum(len(item["hashtags"]) > 1 for item in page) > 5
+
+    for pk in (bare, untagged, page[-1]["id"]):
+        assert api_client.get(f"{VIDEOS}{pk}/").json() == serialized([by_id[pk]])[0]
+    missing = api_client.get(f"{VIDEOS}{max(by_id) + 10_000}/")
+    assert missing.status_code == 404 and missing.json()["code"] == "not_found"
