@@ -64,4 +64,9 @@ def prepared_rows(statement: str, params: Sequence) -> list[tuple]:
               else connection.make_cursor(server_binding))
     with cursor:
         cursor.execute(statement, params)
-        return cursor.fetchall()
+        rows = cursor.fetchall()
+    if connection.queries_logged and connection.queries_log and connection.queries_log[-1]["sql"] is None:
+        # Django logs what psycopg says it sent, and a prepared run sends only the statement's
+        # name: log the statement itself, so captured queries (tests, DEBUG) can be read.
+        connection.queries_log[-1]["sql"] = connection.ops.compose_sql(statement, params)
+    return rows
