@@ -9,7 +9,6 @@ client that sends ``If-None-Match`` with the tag it holds is answered ``304 Not 
 (Django's ``ConditionalGetMiddleware``, applied to these views only: ``CacheableReadsMixin``). Errors are not to be
 stored (``no-store``) and carry no ETag.
 """
-from django.db.models import Count
 from django.middleware.http import ConditionalGetMiddleware
 from django.utils.cache import patch_cache_control, patch_vary_headers
 from drf_spectacular.types import OpenApiTypes
@@ -74,19 +73,32 @@ class CatalogCursorPagination(CursorPagination):
 
 class CacheableReadsMixin:
     """``Cache-Control: public, max-age=300`` on successful reads (ETag/304: see the module), and
-    the row of a detail path's id (404 in our error shape for an unknown or malformed id).
+    pages and details read as plain rows (``shown_rows``, ``shown_data``; 404 in our error shape
+    for an unknown or malformed id).
 
     Errors are ``no-store`` (which also keeps the ETag off them): a refused key or a throttled
     request is about that request, and no cache may answer the next one with it.
     """
 
-    def get_object(self):
+    #: Pages and details: the ids a page or path finds are read by ``shown_rows`` (a selector giving
+    #: plain rows, in the ids' order) and given their JSON by ``shown_data``, as the similar
+    #: lists' items are; through the model serializers a page of 50 videos cost about 13 ms of
+    #: Python, a detail 2.9 ms.
+    shown_rows = None
+    shown_data = None
+
+    def list(self, request, *args, **kwargs):
+        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
+        return self.get_paginated_response([self.shown_data(row)
+                                            for row in self.shown_rows([item.id for item in page])])
+
+    def retrieve(self, request, *args, **kwargs):
         """The row of the path's id, or 404 in our error shape (never DRF's 404 page or a 500)."""
         pk = _row_id(self.kwargs["pk"])
-        row = self.get_queryset().filter(pk=pk).first()
-        if row is None:
+        found = self.shown_rows([pk])
+        if not found:
             raise NotFound(f"there is no {self.queryset.model._meta.verbose_name} with id {pk}")
-        return row
+        return Response(self.shown_data(found[0]))
 
     def finalize_response(self, request, response, *args, **kwargs):
         response = super().finalize_response(request, response, *args, **kwargs)
@@ -163,9 +175,9 @@ class VideoViewSet(CacheableReadsMixin, viewsets.ReadOnlyModelViewSet):
     api_scope = "read"
     serializer_class = CatalogVideoSerializer
     pagination_class = CatalogCursorPagination
-    # Filters and pages find the ids; what is shown of them is read by ``selectors.shown_videos``
-    # and given the serializer's JSON by ``catalog_video_data``, as a similar list's items are.
+    # Filters and pages find the ids (``CacheableReadsMixin``: what is shown of them is read apart).
     queryset = Video.objects.only("id")
+    shown_rows, shown_data = staticmethod(selectors.shown_videos), staticmethod(catalog_video_data)
 
     def get_queryset(self):
         videos = super().get_queryset()
@@ -174,19 +186,6 @@ class VideoViewSet(CacheableReadsMixin, viewsets.ReadOnlyModelViewSet):
             filters.is_valid(raise_exception=True)
             videos = filter_videos(videos, filters.validated_data)
         return videos
-
-    def list(self, request, *args, **kwargs):
-        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
-        return self.get_paginated_response([catalog_video_data(video)
-                                            for video in selectors.shown_videos([row.id for row in page])])
-
-    def retrieve(self, request, *args, **kwargs):
-        pk = _row_id(self.kwargs["pk"])
-        found = selectors.shown_videos([pk])
-        if not found:
-            raise NotFound(f"there is no video with id {pk}")
-        return Response(catalog_video_data(found[0]))
-
 
     @extend_schema(
         summary="More like this",
@@ -221,8 +220,8 @@ class CreatorViewSet(CacheableReadsMixin, viewsets.ReadOnlyModelViewSet):
     api_scope = "read"
     serializer_class = CatalogCreatorSerializer
     pagination_class = CatalogCursorPagination
-    queryset = Creator.objects.defer("embedding").annotate(catalog_video_count=Count("videos"))
-
+    queryset = Creator.objects.only("id")
+    shown_rows, shown_data = staticmethod(selectors.shown_creators), staticmethod(catalog_creator_data)
 
     @extend_schema(
         summary="Similar creators",

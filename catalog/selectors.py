@@ -679,17 +679,30 @@ _SHOWN_VIDEOS_BY_ID = f"""SELECT {_SHOWN_VIDEO} FROM {_TABLE} v
                             JOIN {_CREATOR_TABLE} c ON c.id = v.creator_id
                             LEFT JOIN {Music._meta.db_table} m ON m.id = v.music_id
                            WHERE v.id = ANY(%s)"""
+_SHOWN_CREATORS_BY_ID = f"SELECT {_SHOWN_CREATOR} FROM {_CREATOR_TABLE} c WHERE c.id = ANY(%s)"
+
+
+def _shown_by_id(named_tuple, statement: str, ids: Sequence[int]) -> list:
+    """``named_tuple`` rows of ``statement`` (``..._BY_ID``) for ``ids``, in that order (an id
+    with no row left out), from one prepared statement."""
+    if not ids:
+        return []
+    by_id = {row[0]: named_tuple._make(row) for row in prepared_rows(statement, [list(ids)])}
+    return [by_id[pk] for pk in ids if pk in by_id]
 
 
 def shown_videos(video_ids: Sequence[int]) -> list[ShownVideo]:
-    """What the partner API shows of the videos ``video_ids``, in that order (an id with no video
-    left out): one prepared statement (``_SHOWN_VIDEO``'s columns, as a similar list reads them),
-    for the catalog's pages and details. Through the model serializer, a page of 50 cost about 13
-    ms of Python (model instances, their creator, music and hashtags, and DRF's fields)."""
-    if not video_ids:
-        return []
-    by_id = {row[0]: ShownVideo._make(row) for row in prepared_rows(_SHOWN_VIDEOS_BY_ID, [list(video_ids)])}
-    return [by_id[pk] for pk in video_ids if pk in by_id]
+    """What the partner API shows of the videos ``video_ids``, in that order, for the catalog's
+    pages and details (the similar list's columns). Through the model serializer, a page of 50
+    cost about 13 ms of Python (model instances, their creator, music and hashtags, and DRF's
+    fields), a detail 2.9 ms."""
+    return _shown_by_id(ShownVideo, _SHOWN_VIDEOS_BY_ID, video_ids)
+
+
+def shown_creators(creator_ids: Sequence[int]) -> list[ShownCreator]:
+    """What the partner API shows of the creators ``creator_ids``, in that order, with their
+    counts, for the catalog's pages and details (the similar list's columns)."""
+    return _shown_by_id(ShownCreator, _SHOWN_CREATORS_BY_ID, creator_ids)
 
 
 def similar_videos(video_id: int, limit: int) -> list[tuple[float, ShownVideo]]:

@@ -237,3 +237,25 @@ def test_pages_and_details_are_the_catalog_serializers_json(catalog_db, api_clie
         assert api_client.get(f"{VIDEOS}{pk}/").json() == serialized([by_id[pk]])[0]
     missing = api_client.get(f"{VIDEOS}{max(by_id) + 10_000}/")
     assert missing.status_code == 404 and missing.json()["code"] == "not_found"
+
+
+def test_creator_pages_and_details_are_the_catalog_serializers_json(catalog_db, api_client):
+    """Creators too are read as plain rows (``selectors.shown_creators``), with their counts:
+    each is what ``CatalogCreatorSerializer`` gives for its row, in the page's order."""
+    import json
+
+    from rest_framework.renderers import JSONRenderer
+
+    from catalog.serializers import CatalogCreatorSerializer
+
+    def serialized(creators):
+        return json.loads(JSONRenderer().render(CatalogCreatorSerializer(creators, many=True).data))
+
+    page = api_client.get("/api/v1/creators/", {"page_size": 60}).json()["results"]
+    by_id = Creator.objects.annotate(catalog_video_count=Count("videos")).in_bulk([item["id"] for item in page])
+    assert [item["id"] for item in page] == sorted(by_id, reverse=True)
+    assert page == serialized([by_id[item["id"]] for item in page])
+    assert any(item["catalog_video_count"] > 1 for item in page)
+    prolific = max(by_id.values(), key=lambda creator: creator.catalog_video_count)
+    assert api_client.get(f"/api/v1/creators/{prolific.pk}/").json() == serialized([prolific])[0]
+    assert api_client.get(f"/api/v1/creators/{max(by_id) + 10_000}/").status_code == 404

@@ -7,9 +7,9 @@ import json
 
 import numpy as np
 import pytest
+from django.db.models import Count
 from rest_framework.renderers import JSONRenderer
 
-from catalog.api import CreatorViewSet, VideoViewSet
 from catalog.models import Creator, Video
 from catalog.serializers import CatalogCreatorSerializer, CatalogVideoSerializer
 
@@ -111,7 +111,8 @@ def test_similar_items_are_the_catalogs_own_json(catalog_db, api_client):
     Video.objects.get(pk=untagged).hashtags.clear()
 
     items = api_client.get(url, {"limit": 100}).json()["items"]
-    videos = VideoViewSet.queryset.in_bulk([item["video"]["id"] for item in items])
+    videos = Video.objects.select_related("creator", "music").prefetch_related("hashtags").in_bulk(
+        [item["video"]["id"] for item in items])
     assert [item["video"] for item in items] == rendered(
         CatalogVideoSerializer([videos[item["video"]["id"]] for item in items], many=True).data)
     shown = {item["video"]["id"]: item["video"] for item in items}
@@ -120,7 +121,8 @@ def test_similar_items_are_the_catalogs_own_json(catalog_db, api_client):
 
     creator = Creator.objects.exclude(embedding=None).order_by("id")[40]
     items = api_client.get(f"/api/v1/creators/{creator.pk}/similar/", {"limit": 100}).json()["items"]
-    creators = CreatorViewSet.queryset.in_bulk([item["creator"]["id"] for item in items])
+    creators = Creator.objects.annotate(catalog_video_count=Count("videos")).in_bulk(
+        [item["creator"]["id"] for item in items])
     assert [item["creator"] for item in items] == rendered(
         CatalogCreatorSerializer([creators[item["creator"]["id"]] for item in items], many=True).data)
 
@@ -180,3 +182,19 @@ def test_after_an_import_a_similar_list_reads_hashtags_by_their_key(catalog_db):
         plan = "\n".join(row[0] for row in cursor.fetchall())
     assert "Index Scan using catalog_hashtag_pkey" in plan, plan
     assert "Seq Scan on catalog_hashtag " not in plan, plan
+
+
+def test_a_prepared_read_is_captured_with_its_sql(catalog_db):
+    """Past PostgreSQL's first runs a prepared statement is sent by name, and Django logged its
+    SQL as None (captured queries, DEBUG): it is logged with its text and values."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from catalog.selectors import similar_videos
+
+    pk = Video.objects.exclude(embedding=None).order_by("id").values_list("id", flat=True)[3]
+    for _ in range(8):  # past psycopg's prepare threshold
+        with CaptureQueriesContext(connection) as queries:
+            assert len(similar_videos(pk, 6)) == 6
+    [query] = queries.captured_queries
+    assert "catalog_video_hashtags" in query["sql"] and f"WHERE id = {pk})" in query["sql"]
