@@ -81,9 +81,8 @@ class CacheableReadsMixin:
     """
 
     #: Pages and details: the ids a page or path finds are read by ``shown_rows`` (a selector giving
-    #: plain rows, in the ids' order) and given their JSON by ``shown_data``, as the similar
-    #: lists' items are; through the model serializers a page of 50 videos cost about 13 ms of
-    #: Python, a detail 2.9 ms.
+    #: plain rows, in the ids' order; see ``selectors.shown_videos`` for why) and given their JSON
+    #: by ``shown_data``, as the similar lists' items are.
     shown_rows = None
     shown_data = None
 
