@@ -9,7 +9,8 @@ import json
 from pathlib import Path
 
 from django.db import migrations
-from django.db.models import F
+
+from ._state_params import change_states
 
 BLUEPRINT = Path(__file__).resolve().parent.parent / "blueprints" / "evidence_default.json"
 SLUG = "evidence"
@@ -19,28 +20,13 @@ PREVIOUS = {"last_n": 20, "alpha": 1.0, "explore_regions": True, "score_last_n":
 PREVIOUS_R = {"explore": 0.2, "focus": 0.0}
 
 
-def _set_params(apps, params_of) -> None:
-    Algorithm = apps.get_model("algorithms", "Algorithm")
-    State = apps.get_model("algorithms", "State")
-    algorithm = Algorithm.objects.filter(slug=SLUG).first()
-    if algorithm is None:
-        return
-    for state in State.objects.filter(algorithm=algorithm):
-        params = params_of(state.name)
-        if params is not None:
-            state.params = params
-            state.save(update_fields=["params"])
-    # A new version: sessions re-read the blueprint (params are parsed once per version).
-    Algorithm.objects.filter(pk=algorithm.pk).update(version=F("version") + 1)
-
-
 def tune(apps, schema_editor):
     nodes = {node["name"]: node["params"] for node in json.loads(BLUEPRINT.read_text())["nodes"]}
-    _set_params(apps, nodes.get)
+    change_states(apps, SLUG, lambda name, _: nodes.get(name))
 
 
 def untune(apps, schema_editor):
-    _set_params(apps, lambda name: {**PREVIOUS, "r": PREVIOUS_R[name]} if name in PREVIOUS_R else None)
+    change_states(apps, SLUG, lambda name, _: {**PREVIOUS, "r": PREVIOUS_R[name]} if name in PREVIOUS_R else None)
 
 
 class Migration(migrations.Migration):

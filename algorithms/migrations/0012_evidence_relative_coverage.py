@@ -8,35 +8,18 @@ there (one creator's near-identical videos inside a topic) looked tried before a
 shown, and was found less often than by chance.
 """
 from django.db import migrations
-from django.db.models import F
+
+from ._state_params import set_param
 
 SLUG = "evidence"
 
 
-def _set_relative_coverage(apps, value) -> None:
-    Algorithm = apps.get_model("algorithms", "Algorithm")
-    State = apps.get_model("algorithms", "State")
-    algorithm = Algorithm.objects.filter(slug=SLUG).first()
-    if algorithm is None:
-        return
-    for state in State.objects.filter(algorithm=algorithm):
-        params = dict(state.params)
-        if value is None:
-            params.pop("relative_coverage", None)
-        else:
-            params["relative_coverage"] = value
-        state.params = params
-        state.save(update_fields=["params"])
-    # A new version: sessions re-read the blueprint (params are parsed once per version).
-    Algorithm.objects.filter(pk=algorithm.pk).update(version=F("version") + 1)
-
-
 def judge_relative(apps, schema_editor):
-    _set_relative_coverage(apps, True)
+    set_param(apps, SLUG, "relative_coverage", True)
 
 
 def judge_absolute(apps, schema_editor):
-    _set_relative_coverage(apps, None)
+    set_param(apps, SLUG, "relative_coverage", None)
 
 
 class Migration(migrations.Migration):

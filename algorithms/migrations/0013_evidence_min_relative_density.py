@@ -8,36 +8,19 @@ tastes in sparse regions (#horse, #f1), which raw coverage had favoured, lost mu
 given them.
 """
 from django.db import migrations
-from django.db.models import F
+
+from ._state_params import set_param
 
 SLUG = "evidence"
 MIN_RELATIVE_DENSITY = 0.5
 
 
-def _set_min_relative_density(apps, value) -> None:
-    Algorithm = apps.get_model("algorithms", "Algorithm")
-    State = apps.get_model("algorithms", "State")
-    algorithm = Algorithm.objects.filter(slug=SLUG).first()
-    if algorithm is None:
-        return
-    for state in State.objects.filter(algorithm=algorithm):
-        params = dict(state.params)
-        if value is None:
-            params.pop("min_relative_density", None)
-        else:
-            params["min_relative_density"] = value
-        state.params = params
-        state.save(update_fields=["params"])
-    # A new version: sessions re-read the blueprint (params are parsed once per version).
-    Algorithm.objects.filter(pk=algorithm.pk).update(version=F("version") + 1)
-
-
 def raise_floor(apps, schema_editor):
-    _set_min_relative_density(apps, MIN_RELATIVE_DENSITY)
+    set_param(apps, SLUG, "min_relative_density", MIN_RELATIVE_DENSITY)
 
 
 def restore_floor(apps, schema_editor):
-    _set_min_relative_density(apps, None)
+    set_param(apps, SLUG, "min_relative_density", None)
 
 
 class Migration(migrations.Migration):
