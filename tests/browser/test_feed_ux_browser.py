@@ -174,6 +174,7 @@ def test_media_plays_muted_remembers_sound_counts_loops_and_falls_back(feed_serv
     # test kills them all (only the current card and the next one are ever loaded).
     playable: set[int] | None = None
     covers = {"dead": False}
+    covers_served: set[int] = set()
 
     def serve_media(route):
         kind, name = urlparse(route.request.url).path.split("/")[1:3]
@@ -181,6 +182,7 @@ def test_media_plays_muted_remembers_sound_counts_loops_and_falls_back(feed_serv
         if kind == "v" and (playable is None or video in playable):
             route.fulfill(status=200, body=clip, content_type="video/webm")
         elif kind == "c" and not covers["dead"]:
+            covers_served.add(video)
             route.fulfill(status=200, body=cover, content_type="image/png")
         else:
             route.fulfill(status=404, body="gone")
@@ -225,12 +227,17 @@ def test_media_plays_muted_remembers_sound_counts_loops_and_falls_back(feed_serv
     expect(cards.nth(2)).to_have_class(re.compile("has-cover"))
     expect(cards.nth(2).locator("img.cover")).to_be_visible()
     covers["dead"] = True
-    move_on(page, 3)  # card 4's cover is asked for now, and is dead
-    move_on(page, 4)
-    expect(cards.nth(4)).to_have_attribute("data-media", "failed")
-    expect(cards.nth(4).locator("img.cover, video")).to_have_count(0)
-    expect(cards.nth(4).locator(".poster")).to_be_visible()
-    index = 4
+    # The first card reached whose cover was never served shows the poster. (Not simply card 4: a
+    # revision may move a video whose cover already loaded to a later slot, and the browser's
+    # cache then shows that cover without asking again.)
+    index = 2
+    while card_video(page, index) in covers_served:
+        index += 1
+        move_on(page, index)
+        assert index <= 6, "every card reached had a cover served before they died"
+    expect(cards.nth(index)).to_have_attribute("data-media", "failed")
+    expect(cards.nth(index).locator("img.cover, video")).to_have_count(0)
+    expect(cards.nth(index).locator(".poster")).to_be_visible()
     move_on(page, index + 1)
     settled(page)
     viewed = {s.video_id for s in signals(session) if s.watched_ms is not None}
