@@ -16,7 +16,7 @@ from django.db import connection, transaction
 from pgvector import Vector
 
 from algorithms.ranking.catalog import MAX_TAG_SHARE, tag_idf, unit_tag_vector
-from tokfeed.rows import field_names, from_row, prepared_rows, select_list
+from tokfeed.rows import array_literal, field_names, from_row, prepared_rows, select_list
 
 from .models import Creator, Hashtag, IngestJob, Music, Topic, Video
 
@@ -169,21 +169,19 @@ def videos_for_display(ids: Iterable[int]) -> dict[int, Video]:
     ids = list(ids)
     if not ids:
         return {}
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"""SELECT {select_list("v", _DISPLAY_VIDEO)}, {select_list("c", _DISPLAY_CREATOR)},
-                       {select_list("m", _DISPLAY_MUSIC)},
-                       (SELECT json_agg(json_build_array({select_list("h", _DISPLAY_HASHTAG)}) ORDER BY h.name, h.id)
-                          FROM {Video.hashtags.through._meta.db_table} vh
-                          JOIN {Hashtag._meta.db_table} h ON h.id = vh.hashtag_id
-                         WHERE vh.video_id = v.id)
-                  FROM {_TABLE} v
-                  JOIN {Creator._meta.db_table} c ON c.id = v.creator_id
-                  LEFT JOIN {Music._meta.db_table} m ON m.id = v.music_id
-                 WHERE v.id = ANY(%s)""",
-            [ids],
-        )
-        rows = cursor.fetchall()
+    rows = prepared_rows(
+        f"""SELECT {select_list("v", _DISPLAY_VIDEO)}, {select_list("c", _DISPLAY_CREATOR)},
+                   {select_list("m", _DISPLAY_MUSIC)},
+                   (SELECT json_agg(json_build_array({select_list("h", _DISPLAY_HASHTAG)}) ORDER BY h.name, h.id)
+                      FROM {Video.hashtags.through._meta.db_table} vh
+                      JOIN {Hashtag._meta.db_table} h ON h.id = vh.hashtag_id
+                     WHERE vh.video_id = v.id)
+              FROM {_TABLE} v
+              JOIN {Creator._meta.db_table} c ON c.id = v.creator_id
+              LEFT JOIN {Music._meta.db_table} m ON m.id = v.music_id
+             WHERE v.id = ANY(%s::bigint[])""",
+        [array_literal(ids)],
+    )
     creator_end = len(_DISPLAY_VIDEO) + len(_DISPLAY_CREATOR)
     music_end = creator_end + len(_DISPLAY_MUSIC)
     videos = {}
@@ -310,7 +308,7 @@ class VideoCatalog:
                               WHERE NOT (v.id = ANY(%s::bigint[]))) AS ranked
                       WHERE rank <= %s
                       ORDER BY n, rank"""
-        rows = _rows_with_setting(search, [literals, depth, exclude, k], setting)
+        rows = _rows_with_setting(search, [literals, depth, array_literal(exclude), k], setting)
         found: list[list[tuple[int, float]]] = [[] for _ in literals]
         for n, pk, distance, vector, creator, video_tags, size in rows:
             found[n - 1].append((pk, 1.0 - distance))
@@ -390,7 +388,7 @@ class VideoCatalog:
                       LEFT JOIN drawn d ON true
                       LEFT JOIN {_TABLE} v ON v.id = d.id AND v.embedding IS NOT NULL
                      ORDER BY d.n"""
-            params = [fractions.tolist()]
+            params = [array_literal(fractions.tolist())]
         else:
             excluded, keep = kept
             statement = f"""{drawn},
@@ -405,10 +403,8 @@ class VideoCatalog:
                       LEFT JOIN LATERAL (SELECT p.id, vector_send(p.embedding) AS vector
                                           WHERE p.new AND p.place <= %s) k ON true
                      ORDER BY p.n"""
-            params = [fractions.tolist(), excluded, len(fractions) if keep is None else keep]
-        with connection.cursor() as cursor:
-            cursor.execute(statement, params)
-            rows = cursor.fetchall()
+            params = [array_literal(fractions.tolist()), array_literal(excluded), len(fractions) if keep is None else keep]
+        rows = prepared_rows(statement, params, binary=True)
         if not rows or rows[0][0] is None:
             return None, [], {}
         bounds = rows[0][:2]

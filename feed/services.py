@@ -49,7 +49,7 @@ from catalog.models import Topic, Video
 from catalog.selectors import VideoCatalog, catalog_size, tags_of, vector_from_bytes, videos_for_display
 from tokfeed.errors import Busy, NotFound, ServiceError
 from tokfeed.event_stream import publish_on_commit
-from tokfeed.rows import field_names, from_row, select_list
+from tokfeed.rows import array_literal, field_names, from_row, prepared_rows, select_list
 
 from . import cold_start, metrics
 from .models import DEFAULT_SCOPES, SCOPES, FeedSession, Impression, PartnerKey, ServedBatch, Signal, scope_field
@@ -317,39 +317,39 @@ def _history(session: FeedSession, blueprint: machine.Blueprint, last_n: int,
     if tags_for is not None:
         tags = f"""(SELECT json_agg(json_build_array(r.video_id, {tags_of("r.video_id")}))
                       FROM (SELECT DISTINCT video_id FROM recent) r), {catalog_size()}"""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"""WITH recent AS (
-                    SELECT s.id, s.type, vector_send(v.embedding) AS vector, v.creator_id, s.video_id
-                      FROM {Signal._meta.db_table} s JOIN {Video._meta.db_table} v ON v.id = s.video_id
-                     WHERE s.session_id = %s AND s.type = ANY(%s) AND v.embedding IS NOT NULL
-                       AND NOT EXISTS (SELECT 1 FROM {Signal._meta.db_table} u WHERE u.undoes_id = s.id)
-                     ORDER BY s.id DESC LIMIT %s
-                )
-                SELECT (SELECT array_agg(type ORDER BY id) FROM recent),
-                       (SELECT array_agg(vector ORDER BY id) FROM recent),
-                       (SELECT array_agg(creator_id ORDER BY id) FROM recent),
-                       (SELECT array_agg(video_id ORDER BY id) FROM recent),
-                       ARRAY(SELECT i.video_id FROM {Impression._meta.db_table} i
-                              WHERE i.session_id = %s AND i.cycle = %s
-                                AND (NOT i.withdrawn
-                                     OR EXISTS (SELECT 1 FROM {Signal._meta.db_table} s
-                                                 WHERE s.session_id = i.session_id AND s.video_id = i.video_id)
-                                     OR ARRAY[i.batch_number, i.position] > (
-                                            SELECT coalesce(max(ARRAY[r.batch_number, r.position]), ARRAY[0, 0])
-                                              FROM {Impression._meta.db_table} r
-                                              JOIN {Signal._meta.db_table} s
-                                                ON s.session_id = r.session_id AND s.video_id = r.video_id
-                                             WHERE r.session_id = %s AND NOT r.withdrawn))),
-                       ARRAY(SELECT v.creator_id FROM {Impression._meta.db_table} i
-                               JOIN {Video._meta.db_table} v ON v.id = i.video_id
-                              WHERE i.session_id = %s AND NOT i.withdrawn AND NOT (i.video_id = ANY(%s))
-                              ORDER BY i.batch_number DESC, i.position DESC LIMIT %s),
-                       {tags}""",
-            [session.pk, list(specs), last_n, session.pk, session.cycle, session.pk, session.pk,
-             list(reconsider), session.algorithm.batch_size],
-        )
-        kinds, vectors, signal_creators, signal_videos, seen, recent_creators, video_tags, size = cursor.fetchone()
+    # Prepared (and read in binary: 30 vectors), the limits written into the text (``prepared_rows``).
+    [row] = prepared_rows(
+        f"""WITH recent AS (
+                SELECT s.id, s.type, vector_send(v.embedding) AS vector, v.creator_id, s.video_id
+                  FROM {Signal._meta.db_table} s JOIN {Video._meta.db_table} v ON v.id = s.video_id
+                 WHERE s.session_id = %s AND s.type = ANY(%s) AND v.embedding IS NOT NULL
+                   AND NOT EXISTS (SELECT 1 FROM {Signal._meta.db_table} u WHERE u.undoes_id = s.id)
+                 ORDER BY s.id DESC LIMIT {int(last_n)}
+            )
+            SELECT (SELECT array_agg(type ORDER BY id) FROM recent),
+                   (SELECT array_agg(vector ORDER BY id) FROM recent),
+                   (SELECT array_agg(creator_id ORDER BY id) FROM recent),
+                   (SELECT array_agg(video_id ORDER BY id) FROM recent),
+                   ARRAY(SELECT i.video_id FROM {Impression._meta.db_table} i
+                          WHERE i.session_id = %s AND i.cycle = %s
+                            AND (NOT i.withdrawn
+                                 OR EXISTS (SELECT 1 FROM {Signal._meta.db_table} s
+                                             WHERE s.session_id = i.session_id AND s.video_id = i.video_id)
+                                 OR ARRAY[i.batch_number, i.position] > (
+                                        SELECT coalesce(max(ARRAY[r.batch_number, r.position]), ARRAY[0, 0])
+                                          FROM {Impression._meta.db_table} r
+                                          JOIN {Signal._meta.db_table} s
+                                            ON s.session_id = r.session_id AND s.video_id = r.video_id
+                                         WHERE r.session_id = %s AND NOT r.withdrawn))),
+                   ARRAY(SELECT v.creator_id FROM {Impression._meta.db_table} i
+                           JOIN {Video._meta.db_table} v ON v.id = i.video_id
+                          WHERE i.session_id = %s AND NOT i.withdrawn AND NOT (i.video_id = ANY(%s::bigint[]))
+                          ORDER BY i.batch_number DESC, i.position DESC LIMIT {int(session.algorithm.batch_size)}),
+                   {tags}""",
+        [session.pk, list(specs), session.pk, session.cycle, session.pk, session.pk, array_literal(reconsider)],
+        binary=True,
+    )
+    kinds, vectors, signal_creators, signal_videos, seen, recent_creators, video_tags, size = row
     if tags_for is not None:
         tags_for.keep_tags(video_tags or (), size)
     signals = [
