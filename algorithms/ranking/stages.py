@@ -250,7 +250,8 @@ def rank_by_evidence(context: BatchContext, pool: Sequence[Candidate], k: int, *
     unique: dict[int, Candidate] = {}
     for c in pool:
         unique.setdefault(c.id, c)  # the first finder: a recalled item also drawn at random stays recalled
-    pool = [c for c in unique.values() if c.id not in context.excluded()]
+    excluded = context.excluded()  # a union of two sets: once, not once a candidate
+    pool = [c for c in unique.values() if c.id not in excluded]
     if k <= 0 or not pool:
         return []
     scores = _evidence_scores(context, pool, context.params.explore_bonus if explore_bonus is None else explore_bonus)
@@ -321,7 +322,9 @@ def explore(context: BatchContext, k: int) -> list[Candidate]:
         chosen = recall_random(context, k)
         context.taken.update(c.id for c in chosen)
         return chosen
-    pool = [c for c in recall_random(context, k * EXPLORE_SAMPLE_PER_SLOT) if c.id not in context.excluded()]
+    drawn = recall_random(context, k * EXPLORE_SAMPLE_PER_SLOT)
+    excluded = context.excluded()
+    pool = [c for c in drawn if c.id not in excluded]
     if not pool:
         return []
     # Coverage by vectors alone: a tag spans a whole region, and a taste inside it (one
