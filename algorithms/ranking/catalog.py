@@ -29,15 +29,17 @@ def tag_idf(videos_with_tag: int, catalog_size: int) -> float:
 
 
 def unit_tag_vector(weights: dict[int, float]) -> dict[int, float]:
-    """``weights`` without zero entries, scaled to unit length."""
-    kept = {tag: w for tag, w in weights.items() if w > 0}
+    """``weights`` without zero entries, scaled to unit length, in tag order (the same floats
+    whatever order the hashtags were read in: a plan may return them in any)."""
+    kept = {tag: w for tag, w in sorted(weights.items()) if w > 0}
     norm = math.sqrt(sum(w * w for w in kept.values()))
     return {tag: w / norm for tag, w in kept.items()} if norm else {}
 
 
 def tag_cosine(a: Sequence[dict[int, float]], b: Sequence[dict[int, float]]) -> np.ndarray:
-    """The cosine of each tag vector of ``a`` with each of ``b`` (unit-length sparse vectors)."""
-    columns = {tag: i for i, tag in enumerate({tag for v in (*a, *b) for tag in v})}
+    """The cosine of each tag vector of ``a`` with each of ``b`` (unit-length sparse vectors);
+    summed in tag order, so the same whatever order the vectors hold their tags in."""
+    columns = {tag: i for i, tag in enumerate(sorted({tag for v in (*a, *b) for tag in v}))}
     if not columns or not len(a) or not len(b):
         return np.zeros((len(a), len(b)))
 

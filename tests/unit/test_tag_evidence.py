@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from algorithms.ranking import BatchParams, InMemoryCatalog, build_batch
-from algorithms.ranking.catalog import MAX_TAG_SHARE, tag_cosine, tag_idf
+from algorithms.ranking.catalog import MAX_TAG_SHARE, tag_cosine, tag_idf, unit_tag_vector
 from algorithms.ranking.evidence import Evidence, EvidenceScores
 from algorithms.ranking.stages import BatchContext, run
 from algorithms.vectors import WeightedSignal
@@ -125,3 +125,15 @@ def test_exploration_still_finds_a_taste_inside_a_tag_the_viewer_skipped():
         context = BatchContext(params, catalog, signals, 3, frozenset(shown), np.random.default_rng(seed))
         picked = run("explore", context, 3)
         assert [c.id // 100 for c in picked] == [1, 1, 1], picked
+
+
+def test_tag_vectors_and_cosines_do_not_depend_on_the_order_tags_were_read_in():
+    # PostgreSQL returns a video's hashtags in whatever order its plan gives (a prepared
+    # statement's generic plan, fresh statistics): the floats must not follow it, or a seeded
+    # evaluate_feed run would serve another video on a near-tie. These weights, summed in the
+    # other order, round differently.
+    read = [(9, 0.409), (37, 0.678), (49, 3.829)]
+    one, other = unit_tag_vector(dict(read)), unit_tag_vector(dict(reversed(read)))
+    assert one == other  # the same floats, tag by tag
+    query = unit_tag_vector({49: 1.0, 37: 2.0, 9: 0.5})
+    assert tag_cosine([one], [query])[0, 0] == tag_cosine([dict(reversed(list(one.items())))], [query])[0, 0]
