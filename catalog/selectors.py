@@ -266,11 +266,11 @@ class VideoCatalog:
         pending = {i: _vector_literal(query) for i, query in enumerate(queries)}
         usual = _connection_breadth()
         breadth = self.ef_search or usual.per_query(len(queries))
-        exclude = list(exclude)
+        excluded = array_literal(exclude)  # once for every pass
         for depth in sorted({min(MAX_EF_SEARCH, max(breadth, 2 * k)), min(MAX_EF_SEARCH, k + len(exclude))}):
             if not pending:
                 break
-            found = self._nearest(list(pending.values()), k, depth, exclude, ef_search=max(breadth, depth),
+            found = self._nearest(list(pending.values()), k, depth, excluded, ef_search=max(breadth, depth),
                                   usual=usual.single)
             for i, rows in zip(list(pending), found):
                 results[i] = rows
@@ -278,16 +278,16 @@ class VideoCatalog:
                     del pending[i]
         if pending:
             # Exact: sequential scan with a top-N sort.
-            found = self._nearest(list(pending.values()), k, k + len(exclude), exclude, ef_search=None,
+            found = self._nearest(list(pending.values()), k, k + len(exclude), excluded, ef_search=None,
                                   usual=usual.single)
             for i, rows in zip(list(pending), found):
                 results[i] = rows
         return [[(pk, sim) for pk, sim in rows if sim >= min_similarity] for rows in results]
 
-    def _nearest(self, literals: list[str], k: int, depth: int, exclude: list[int], *,
+    def _nearest(self, literals: list[str], k: int, depth: int, excluded: str, *,
                  ef_search: int | None, usual: int) -> list[list[tuple[int, float]]]:
         """For each query vector, the first ``k`` of its ``depth`` nearest rows that are not in
-        ``exclude``; through HNSW, or exactly if ``ef_search`` is None. ``usual`` is the
+        ``excluded`` (an ``array_literal`` of ids); through HNSW, or exactly if ``ef_search`` is None. ``usual`` is the
         connection's own breadth. One statement: a LATERAL join runs the index scan once per
         query."""
         if ef_search is None:
@@ -308,7 +308,7 @@ class VideoCatalog:
                               WHERE NOT (v.id = ANY(%s::bigint[]))) AS ranked
                       WHERE rank <= %s
                       ORDER BY n, rank"""
-        rows = _rows_with_setting(search, [literals, depth, array_literal(exclude), k], setting)
+        rows = _rows_with_setting(search, [literals, depth, excluded, k], setting)
         found: list[list[tuple[int, float]]] = [[] for _ in literals]
         for n, pk, distance, vector, creator, video_tags, size in rows:
             found[n - 1].append((pk, 1.0 - distance))
@@ -674,8 +674,8 @@ def _similar(model, statement: str, pk: int, limit: int) -> list[tuple[float, tu
 _SHOWN_VIDEOS_BY_ID = f"""SELECT {_SHOWN_VIDEO} FROM {_TABLE} v
                             JOIN {_CREATOR_TABLE} c ON c.id = v.creator_id
                             LEFT JOIN {Music._meta.db_table} m ON m.id = v.music_id
-                           WHERE v.id = ANY(%s)"""
-_SHOWN_CREATORS_BY_ID = f"SELECT {_SHOWN_CREATOR} FROM {_CREATOR_TABLE} c WHERE c.id = ANY(%s)"
+                           WHERE v.id = ANY(%s::bigint[])"""
+_SHOWN_CREATORS_BY_ID = f"SELECT {_SHOWN_CREATOR} FROM {_CREATOR_TABLE} c WHERE c.id = ANY(%s::bigint[])"
 
 
 def _shown_by_id(named_tuple, statement: str, ids: Sequence[int]) -> list:
@@ -683,7 +683,7 @@ def _shown_by_id(named_tuple, statement: str, ids: Sequence[int]) -> list:
     with no row left out), from one prepared statement."""
     if not ids:
         return []
-    by_id = {row[0]: named_tuple._make(row) for row in prepared_rows(statement, [list(ids)])}
+    by_id = {row[0]: named_tuple._make(row) for row in prepared_rows(statement, [array_literal(ids)])}
     return [by_id[pk] for pk in ids if pk in by_id]
 
 

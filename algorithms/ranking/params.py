@@ -13,6 +13,8 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 
+from .evidence import MIN_RELATIVE_DENSITY
+
 # Batch type names (``builders`` registers them; spelled here so params do not import builders).
 _ALL = ("random", "sampled", "personalized", "biased")
 _TARGETED = ("sampled", "personalized", "biased")  # batches with slots that are not random
@@ -213,7 +215,7 @@ hashtags as evidence, and tag recall), ``corroboration`` (``evidence.trust``), `
     explore_bonus: float = 0.0
     exploit_above: float = 0.0
     relative_coverage: bool = False
-    min_relative_density: float = 0.25
+    min_relative_density: float = MIN_RELATIVE_DENSITY
     explore_regions: bool = False
     creator_cap: int = 0
     creator_trust: int = 0
